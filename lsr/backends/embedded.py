@@ -1,0 +1,451 @@
+"""An in-process inverted index over sparse vectors with exact dot-product scores.
+
+Documents are appended as CSR chunks and folded lazily into a term-major posting structure (per
+term: ascending int32 doc rows and float32 weights, int64 offsets of length vocab+1). Deletes and
+replacements mark rows dead in a tombstone mask applied at search; `compact()` drops them.
+The index is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from lsr.backends.base import Hit, IndexReport, SparseBackend
+from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
+
+FORMAT = "lsr-embedded-index"
+FORMAT_VERSION = 1
+_MANIFEST = "index.json"
+_FILES = {"offsets": "offsets.npy", "docs": "docs.npy", "vals": "vals.npy", "table": "docs.parquet"}
+_INT32_MAX = np.iinfo(np.int32).max
+_BLOCK = 64  # block width for the top-k lower bound
+_TINY = np.nextafter(np.float32(0), np.float32(1))  # smallest positive float32
+
+
+def _top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best (rows, scores) by descending score, ties broken by ascending row."""
+    if rows.size > k:
+        part = np.argpartition(-scores, k - 1)[:k]
+        sel = scores >= scores[part].min()  # keep every tie at the boundary so the tie-break is by row
+        rows, scores = rows[sel], scores[sel]
+    order = np.lexsort((rows, -scores))[:k]
+    return rows[order], scores[order]
+
+
+def _dense_top_k(scores: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Top-k positive entries of each row of a dense (queries, docs) score matrix.
+
+    The k-th largest of the block maxima is a lower bound on each row's k-th best score, so only
+    entries at or above it (usually about k) reach the exact selection in `_top_k`.
+    """
+    n_q, n = scores.shape
+    m = n // _BLOCK * _BLOCK
+    maxima = scores[:, :m].reshape(n_q, -1, _BLOCK).max(axis=2)
+    if m < n:
+        maxima = np.concatenate([maxima, scores[:, m:].max(axis=1, keepdims=True)], axis=1)
+    if maxima.shape[1] >= k:
+        bound = np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
+    else:
+        bound = np.zeros(n_q, dtype=np.float32)
+    bound = np.maximum(bound, _TINY)  # only positive scores are hits
+    flat = np.flatnonzero(scores >= bound[:, None])  # much faster than a 2-d np.nonzero
+    splits = np.searchsorted(flat, np.arange(1, n_q, dtype=np.int64) * n)
+    out = []
+    for i, f in enumerate(np.split(flat, splits)):
+        rows = f - i * n
+        out.append(_top_k(rows, scores[i, rows], k))
+    return out
+
+
+class EmbeddedIndex(SparseBackend):
+    """Exact in-process sparse index; see the module docstring for the layout."""
+
+    def __init__(self, vocab_size: int = VOCAB_SIZE, batch_memory_bytes: int = 32 << 20):
+        """`batch_memory_bytes` bounds the per-chunk score memory of `search_batch`."""
+        if vocab_size < 1:
+            raise ValueError(f"vocab_size must be positive, got {vocab_size}.")
+        self.vocab_size = int(vocab_size)
+        self.batch_memory_bytes = int(batch_memory_bytes)
+        # Built postings over rows [0, _built_rows).
+        self._offsets = np.zeros(self.vocab_size + 1, dtype=np.int64)
+        self._docs = np.zeros(0, dtype=np.int32)
+        self._vals = np.zeros(0, dtype=np.float32)
+        self._built_rows = 0
+        # Pending CSR chunks for rows [_built_rows, _n_rows), in order.
+        self._pending: list[sp.csr_matrix] = []
+        self._n_rows = 0
+        self._dead = np.zeros(0, dtype=bool)
+        self._n_dead = 0
+        self._ids: list[str] = []  # row -> id (dead rows keep theirs until compaction)
+        self._meta: list[str | None] = []  # row -> metadata as a JSON string
+        self._row: dict[str, int] = {}  # live id -> row
+        self._dt: sp.csr_matrix | None = None  # postings viewed as a (vocab, rows) CSR, no copy
+        self._dead_rows: np.ndarray | None = None  # cached np.flatnonzero(self._dead)
+
+    # ----------------------------------------------------------------------------- writing
+
+    def index(
+        self,
+        ids: Sequence[str],
+        vectors: SparseBatch | Sequence[SparseVector],
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> IndexReport:
+        """Add or replace documents; the whole call is validated before anything changes."""
+        if isinstance(ids, str):
+            raise ValueError("ids must be a sequence of strings, not a single string.")
+        ids = list(ids)
+        if not isinstance(vectors, SparseBatch):
+            vectors = SparseBatch.from_vectors(vectors, vocab_size=self.vocab_size)
+        if vectors.vocab_size != self.vocab_size:
+            raise ValueError(f"Vectors have vocab_size={vectors.vocab_size}, the index has {self.vocab_size}.")
+        if len(ids) != len(vectors):
+            raise ValueError(f"Got {len(ids)} ids for {len(vectors)} vectors.")
+        if metadata is not None:
+            metadata = list(metadata)
+            if len(metadata) != len(ids):
+                raise ValueError(f"Got {len(metadata)} metadata entries for {len(ids)} ids.")
+        seen: set[str] = set()
+        for doc_id in ids:
+            if not isinstance(doc_id, str) or not doc_id:
+                raise ValueError(f"Document ids must be non-empty strings, got {doc_id!r}.")
+            if doc_id in seen:
+                raise ValueError(f"Duplicate document id {doc_id!r} within one index call.")
+            seen.add(doc_id)
+        csr = vectors.csr
+        if csr.nnz and csr.data.min() < 0:
+            bad_row = int(np.searchsorted(csr.indptr, int(np.flatnonzero(csr.data < 0)[0]), side="right") - 1)
+            raise ValueError(f"Document {ids[bad_row]!r} has negative weights; sparse documents must be non-negative.")
+        if self._n_rows + len(ids) > _INT32_MAX:
+            raise ValueError("The index is limited to 2**31 - 1 rows; compact() or shard it.")
+        meta_json: list[str | None] = [None] * len(ids)
+        if metadata is not None:
+            for i, m in enumerate(metadata):
+                if m is None:
+                    continue
+                if not isinstance(m, Mapping):
+                    raise ValueError(f"Metadata of {ids[i]!r} must be a mapping, got {type(m).__name__}.")
+                try:
+                    meta_json[i] = json.dumps(dict(m), allow_nan=False)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"Metadata of {ids[i]!r} is not JSON-serialisable: {exc}") from None
+        if not ids:
+            return IndexReport()
+
+        # Mutation starts here: nothing above has touched the index.
+        chunk = sp.csr_matrix(
+            (csr.data.astype(np.float32, copy=True), csr.indices.astype(np.int32, copy=True), csr.indptr.astype(np.int64)),
+            shape=csr.shape,
+        )
+        start = self._n_rows
+        for doc_id in ids:
+            old = self._row.get(doc_id)
+            if old is not None:
+                self._dead[old] = True
+                self._n_dead += 1
+        self._pending.append(chunk)
+        self._n_rows += len(ids)
+        self._dead = np.concatenate([self._dead, np.zeros(len(ids), dtype=bool)])
+        self._dead_rows = None
+        self._ids.extend(ids)
+        self._meta.extend(meta_json)
+        self._row.update(zip(ids, range(start, start + len(ids))))
+        return IndexReport(indexed=len(ids))
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete documents by id (tombstones); returns how many existed."""
+        if isinstance(ids, str):
+            ids = [ids]
+        n = 0
+        for doc_id in ids:
+            row = self._row.pop(doc_id, None)
+            if row is not None:
+                self._dead[row] = True
+                self._n_dead += 1
+                n += 1
+        if n:
+            self._dead_rows = None
+        return n
+
+    def compact(self) -> None:
+        """Fold pending documents into the postings and drop the rows of deleted documents."""
+        self._build()
+        if self._n_dead == 0:
+            return
+        keep = ~self._dead
+        remap = np.cumsum(keep, dtype=np.int64) - 1  # monotonic, so postings stay sorted
+        alive = keep[self._docs]
+        cum = np.zeros(alive.size + 1, dtype=np.int64)
+        np.cumsum(alive, out=cum[1:])
+        self._offsets = cum[self._offsets]
+        self._docs = remap[self._docs[alive]].astype(np.int32)
+        self._vals = np.ascontiguousarray(self._vals[alive])
+        kept = np.flatnonzero(keep)
+        self._ids = [self._ids[r] for r in kept]
+        self._meta = [self._meta[r] for r in kept]
+        self._row = {doc_id: r for r, doc_id in enumerate(self._ids)}
+        self._n_rows = self._built_rows = len(self._ids)
+        self._dead = np.zeros(self._n_rows, dtype=bool)
+        self._n_dead = 0
+        self._dead_rows = None
+        self._dt = None
+
+    def _build(self) -> None:
+        """Merge pending chunks into the term-major postings (new rows go after old ones per term)."""
+        if not self._pending:
+            return
+        pending = sp.vstack(self._pending, format="csr") if len(self._pending) > 1 else self._pending[0]
+        self._pending = []
+        csc = pending.tocsc()
+        del pending
+        csc.sort_indices()
+        p_indptr = csc.indptr.astype(np.int64)
+        p_docs = csc.indices.astype(np.int32, copy=False)
+        if self._built_rows:
+            p_docs = p_docs + np.int32(self._built_rows)
+        p_vals = csc.data.astype(np.float32, copy=False)
+        del csc
+        if self._docs.size == 0:
+            offsets, docs, vals = p_indptr, p_docs, p_vals
+        else:
+            old_counts = np.diff(self._offsets)
+            new_counts = np.diff(p_indptr)
+            offsets = self._offsets + p_indptr
+            total = int(offsets[-1])
+            docs = np.empty(total, dtype=np.int32)
+            vals = np.empty(total, dtype=np.float32)
+            # Old entry j of term t moves by the pending count before t; pending entry j of term t
+            # lands after all old entries of terms <= t.
+            pos = np.arange(self._docs.size, dtype=np.int64) + np.repeat(p_indptr[:-1], old_counts)
+            docs[pos] = self._docs
+            vals[pos] = self._vals
+            pos = np.arange(p_docs.size, dtype=np.int64) + np.repeat(self._offsets[1:], new_counts)
+            docs[pos] = p_docs
+            vals[pos] = p_vals
+            del pos
+        self._offsets, self._docs, self._vals = offsets, docs, vals
+        self._built_rows = self._n_rows
+        self._dt = None
+
+    def _postings_t(self) -> sp.csr_matrix:
+        """The postings as a (vocab, rows) CSR matrix sharing their arrays (D transposed)."""
+        self._build()
+        if self._dt is None:
+            indptr = self._offsets
+            if int(indptr[-1]) <= _INT32_MAX:
+                indptr = indptr.astype(np.int32)  # keeps scipy from copying docs to int64
+            self._dt = sp.csr_matrix(
+                (self._vals, self._docs, indptr), shape=(self.vocab_size, self._built_rows), copy=False
+            )
+        return self._dt
+
+    # ----------------------------------------------------------------------------- reading
+
+    def _check_terms(self, ids: np.ndarray) -> None:
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"Query token ids must lie in [0, {self.vocab_size}).")
+
+    def _scores(self, terms: np.ndarray, weights: np.ndarray, qptr: np.ndarray) -> np.ndarray:
+        """Dense float32 (queries, rows) exact scores, dead rows zeroed.
+
+        Query i has terms[qptr[i]:qptr[i+1]] (ascending). Its terms' postings are row-sliced from
+        D^T and multiplied by its weights in one CSC mat-vec, which adds w * d_w per posting in
+        term order in float32, exactly as `SparseBatch.dot` does.
+        """
+        dt = self._postings_t()
+        n_q, n = qptr.size - 1, self._built_rows
+        out = np.empty((n_q, n), dtype=np.float32)
+        weights = weights.astype(np.float32, copy=False)
+        for i in range(n_q):
+            a, b = int(qptr[i]), int(qptr[i + 1])
+            out[i] = dt[terms[a:b]].T @ weights[a:b] if b > a else 0
+        if self._n_dead:
+            if self._dead_rows is None:
+                self._dead_rows = np.flatnonzero(self._dead[:n])
+            out[:, self._dead_rows] = 0
+        return out
+
+    def _hits(self, rows: np.ndarray, scores: np.ndarray, query: SparseVector | None) -> list[Hit]:
+        contributions = self._explain(rows, query) if query is not None else None
+        hits = []
+        for i, (r, s) in enumerate(zip(rows.tolist(), scores.tolist())):
+            meta = self._meta[r]
+            hits.append(
+                Hit(
+                    id=self._ids[r],
+                    score=float(s),
+                    metadata=json.loads(meta) if meta is not None else {},
+                    contributions=contributions[i] if contributions is not None else None,
+                )
+            )
+        return hits
+
+    def _explain(self, rows: np.ndarray, query: SparseVector) -> list[dict[int, float]]:
+        """Per-hit {token_id: q_w * d_w} by binary search in each query term's posting list."""
+        out: list[dict[int, float]] = [{} for _ in range(rows.size)]
+        if rows.size == 0:
+            return out
+        for t, w in zip(query.ids.tolist(), query.weights):
+            s, e = int(self._offsets[t]), int(self._offsets[t + 1])
+            if s == e:
+                continue
+            seg = self._docs[s:e]
+            pos = np.minimum(np.searchsorted(seg, rows), e - s - 1)
+            found = np.flatnonzero(seg[pos] == rows)
+            prod = w * self._vals[s + pos[found]]  # float32, as accumulated at search
+            for i, c in zip(found.tolist(), prod.tolist()):
+                out[i][t] = float(c)
+        return out
+
+    def search(self, query: SparseVector, k: int = 10, explain: bool = False) -> list[Hit]:
+        """Top-k live documents by exact dot product (score > 0 only)."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}.")
+        self._check_terms(query.ids)
+        self._build()
+        if self._built_rows == 0 or query.nnz == 0:
+            return []
+        scores = self._scores(query.ids, query.weights, np.array([0, query.nnz]))
+        rows, top = _dense_top_k(scores, k)[0]
+        return self._hits(rows, top, query if explain else None)
+
+    def search_batch(self, queries: SparseBatch, k: int = 10, explain: bool = False) -> list[list[Hit]]:
+        """Top-k for each query, in chunks bounded by `batch_memory_bytes`; same results as `search`."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}.")
+        if queries.vocab_size != self.vocab_size:
+            raise ValueError(f"Queries have vocab_size={queries.vocab_size}, the index has {self.vocab_size}.")
+        qcsr = queries.csr
+        self._check_terms(qcsr.indices)
+        self._build()
+        n_q, n = len(queries), self._built_rows
+        if n == 0:
+            return [[] for _ in range(n_q)]
+        chunk = max(1, min(n_q, self.batch_memory_bytes // (4 * n)))  # dense float32 score rows
+        out: list[list[Hit]] = []
+        for lo in range(0, n_q, chunk):
+            hi = min(n_q, lo + chunk)
+            a, b = qcsr.indptr[lo], qcsr.indptr[hi]
+            scores = self._scores(qcsr.indices[a:b], qcsr.data[a:b], qcsr.indptr[lo : hi + 1] - a)
+            for i, (rows, top) in enumerate(_dense_top_k(scores, k)):
+                out.append(self._hits(rows, top, queries[lo + i] if explain else None))
+            del scores
+        return out
+
+    def get(self, doc_id: str) -> SparseVector:
+        """The stored vector of a live document; KeyError if absent."""
+        row = self._row.get(doc_id)
+        if row is None:
+            raise KeyError(f"Document {doc_id!r} is not in the index.")
+        if row >= self._built_rows:
+            start = self._built_rows
+            for chunk in self._pending:
+                if row < start + chunk.shape[0]:
+                    s, e = chunk.indptr[row - start], chunk.indptr[row - start + 1]
+                    return SparseVector(chunk.indices[s:e].copy(), chunk.data[s:e].copy())
+                start += chunk.shape[0]
+        pos = np.flatnonzero(self._docs == row)  # one scan of the postings; no forward index is kept
+        terms = np.searchsorted(self._offsets, pos, side="right") - 1
+        return SparseVector(terms.astype(np.int32), np.array(self._vals[pos], dtype=np.float32))
+
+    def metadata(self, doc_id: str) -> dict[str, Any]:
+        """The metadata of a live document; KeyError if absent."""
+        row = self._row.get(doc_id)
+        if row is None:
+            raise KeyError(f"Document {doc_id!r} is not in the index.")
+        meta = self._meta[row]
+        return json.loads(meta) if meta is not None else {}
+
+    def count(self) -> int:
+        """Number of live documents."""
+        return len(self._row)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._row
+
+    def memory_bytes(self) -> int:
+        """Bytes of postings (mmap'd ones at full size), pending chunks, tombstones and ids (not metadata)."""
+        total = self._offsets.nbytes + self._docs.nbytes + self._vals.nbytes + self._dead.nbytes
+        total += sum(c.data.nbytes + c.indices.nbytes + c.indptr.nbytes for c in self._pending)
+        total += sys.getsizeof(self._ids) + sys.getsizeof(self._row) + sum(map(sys.getsizeof, self._ids))
+        return int(total)
+
+    # ----------------------------------------------------------------------------- persistence
+
+    def save(self, directory: str | Path) -> None:
+        """Compact, then write postings (.npy), ids + metadata (parquet) and an `index.json` manifest."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.compact()
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        # Write to temporary names and rename, so a file this index has mmap'd is never truncated.
+        arrays = {"offsets": self._offsets, "docs": self._docs, "vals": self._vals}
+        for key, arr in arrays.items():
+            tmp = path / (_FILES[key] + ".tmp")
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(arr))
+            os.replace(tmp, path / _FILES[key])
+        table = pa.table(
+            {"id": pa.array(self._ids, type=pa.string()), "metadata": pa.array(self._meta, type=pa.string())}
+        )
+        tmp = path / (_FILES["table"] + ".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, path / _FILES["table"])
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "vocab_size": self.vocab_size,
+            "num_docs": len(self._ids),
+            "num_postings": int(self._docs.size),
+            "files": _FILES,
+        }
+        tmp = path / (_MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2))
+        os.replace(tmp, path / _MANIFEST)
+
+    @classmethod
+    def load(cls, directory: str | Path, mmap: bool = True) -> "EmbeddedIndex":
+        """Open a saved index; with `mmap` the postings are memory-mapped read-only."""
+        import pyarrow.parquet as pq
+
+        path = Path(directory)
+        manifest_path = path / _MANIFEST
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"No {_MANIFEST} in {path}; is this a saved EmbeddedIndex?")
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{manifest_path} has format {manifest.get('format')!r} v{manifest.get('format_version')}, "
+                f"expected {FORMAT!r} v{FORMAT_VERSION}."
+            )
+        files = manifest["files"]
+        index = cls(vocab_size=int(manifest["vocab_size"]))
+        mode = "r" if mmap else None
+        offsets = np.load(path / files["offsets"]).astype(np.int64, copy=False)
+        docs = np.load(path / files["docs"], mmap_mode=mode)
+        vals = np.load(path / files["vals"], mmap_mode=mode)
+        table = pq.read_table(path / files["table"], columns=["id", "metadata"])
+        ids = table.column("id").to_pylist()
+        meta = table.column("metadata").to_pylist()
+        n, nnz = int(manifest["num_docs"]), int(manifest["num_postings"])
+        if offsets.shape != (index.vocab_size + 1,) or int(offsets[-1]) != nnz or docs.shape != (nnz,) or vals.shape != (nnz,):
+            raise ValueError(f"Postings in {path} do not match the manifest (vocab {index.vocab_size}, {nnz} postings).")
+        if len(ids) != n or docs.dtype != np.int32 or vals.dtype != np.float32:
+            raise ValueError(f"Ids or posting dtypes in {path} do not match the manifest.")
+        index._offsets, index._docs, index._vals = offsets, docs, vals
+        index._ids, index._meta = ids, meta
+        index._row = {doc_id: r for r, doc_id in enumerate(ids)}
+        index._n_rows = index._built_rows = n
+        index._dead = np.zeros(n, dtype=bool)
+        return index

@@ -1,0 +1,178 @@
+"""The dense-to-sparse model (Nguyen et al., ECIR 2024), in one readable file.
+
+    dense (d) -> Linear(d, h) -> LayerNorm(h) -> Linear(h, |V|) -> log(1 + relu(.))  -> sparse (|V|)
+
+One model serves images and captions. A caption may be restricted to its own WordPiece ids
+("no expansion"). The vocabulary projector starts from a local MLM head (`init="mlm"`) or, by default,
+is tied to a local model's input word embeddings (`init="tied"`): BERT-family MLM decoders are tied to
+these, so both give each output unit the meaning of its vocabulary token. Saved as config.json +
+model.safetensors; nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from lsr.sparse import VOCAB_SIZE, SparseBatch
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass
+class D2SConfig:
+    dense_dim: int = 384
+    hidden_dim: int = 384
+    vocab_size: int = VOCAB_SIZE
+    init: str = "tied"  # "tied" (input word embeddings), "mlm" (an MLM head) or "random"
+    init_source: str | None = None  # local directory the projector was initialised from (informational)
+    layer_norm_eps: float = 1e-12
+    model_type: str = "d2s"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "D2SConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class D2SModel(nn.Module):
+    """Projects dense vectors onto non-negative weights over the vocabulary."""
+
+    def __init__(self, config: D2SConfig | None = None):
+        super().__init__()
+        self.config = config or D2SConfig()
+        c = self.config
+        self.proj = nn.Linear(c.dense_dim, c.hidden_dim)
+        self.layer_norm = nn.LayerNorm(c.hidden_dim, eps=c.layer_norm_eps)
+        self.vocab_projector = nn.Linear(c.hidden_dim, c.vocab_size)
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_word_embeddings(cls, model_dir: str | Path, dense_dim: int) -> "D2SModel":
+        """Tie the projector to the input word-embedding matrix of a local model (e.g. MiniLM's 30522 x 384)."""
+        from transformers import AutoModel
+
+        encoder = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+        emb = encoder.get_input_embeddings().weight.detach().clone()
+        model = cls(D2SConfig(dense_dim=dense_dim, hidden_dim=emb.shape[1], vocab_size=emb.shape[0],
+                              init="tied", init_source=str(model_dir)))
+        with torch.no_grad():
+            model.vocab_projector.weight.copy_(emb)
+            model.vocab_projector.bias.zero_()
+        return model
+
+    @classmethod
+    def from_mlm_head(cls, model_dir: str | Path, dense_dim: int) -> "D2SModel":
+        """Initialise the projector (and LayerNorm, where the head has one) from a local MLM head."""
+        from transformers import AutoModelForMaskedLM
+
+        mlm = AutoModelForMaskedLM.from_pretrained(str(model_dir), local_files_only=True)
+        decoder = mlm.get_output_embeddings()
+        if decoder is None:
+            raise ValueError(f"{model_dir} has no MLM output layer; use init='tied' instead.")
+        weight = decoder.weight.detach().clone()
+        bias = getattr(decoder, "bias", None)
+        if bias is None:  # BERT keeps the decoder bias on the prediction head
+            bias = getattr(getattr(getattr(mlm, "cls", None), "predictions", None), "bias", None)
+        model = cls(D2SConfig(dense_dim=dense_dim, hidden_dim=weight.shape[1], vocab_size=weight.shape[0],
+                              init="mlm", init_source=str(model_dir)))
+        with torch.no_grad():
+            model.vocab_projector.weight.copy_(weight)
+            model.vocab_projector.bias.copy_(bias.detach() if bias is not None else torch.zeros(weight.shape[0]))
+            head_norm = _find_head_layer_norm(mlm, weight.shape[1])
+            if head_norm is not None:
+                model.layer_norm.load_state_dict(head_norm.state_dict())
+        return model
+
+    # ---- forward ------------------------------------------------------------------------------
+    def logits(self, dense: torch.Tensor) -> torch.Tensor:
+        return self.vocab_projector(self.layer_norm(self.proj(dense)))
+
+    def forward(self, dense: torch.Tensor, token_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Sparse weights (batch, vocab). With `token_ids` (batch, L; -1 = padding), each row keeps only
+        its own tokens (no expansion)."""
+        weights = torch.log1p(torch.relu(self.logits(dense)))
+        if token_ids is not None:
+            weights = weights * token_mask(token_ids, weights.shape[1], weights.dtype)
+        return weights
+
+    @torch.inference_mode()
+    def encode(self, dense: np.ndarray | torch.Tensor, token_ids: Sequence[np.ndarray] | None = None,
+               batch_size: int = 1024, device: str | torch.device | None = None) -> SparseBatch:
+        """Encode dense vectors into a `SparseBatch`; `token_ids` (one array per row) means no expansion."""
+        device = torch.device(device) if device else next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        dense = torch.as_tensor(np.asarray(dense, dtype=np.float32))
+        if dense.ndim != 2 or dense.shape[1] != self.config.dense_dim:
+            raise ValueError(f"Expected dense vectors of shape (n, {self.config.dense_dim}), got {tuple(dense.shape)}.")
+        if not torch.isfinite(dense).all():
+            raise ValueError("Dense input contains NaN or inf; fix or drop those rows before encoding.")
+        parts = []
+        for start in range(0, len(dense), batch_size):
+            chunk = dense[start:start + batch_size].to(device)
+            ids = None if token_ids is None else pad_token_ids(token_ids[start:start + batch_size]).to(device)
+            parts.append(SparseBatch.from_dense(self(chunk, ids)))
+        self.train(was_training)
+        if not parts:
+            return SparseBatch.from_vectors([], self.config.vocab_size)
+        return SparseBatch.vstack(parts)
+
+    # ---- persistence --------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2))
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> "D2SModel":
+        directory = Path(directory)
+        weights = directory / WEIGHTS_NAME
+        if not (directory / CONFIG_NAME).is_file() or not weights.is_file():
+            raise FileNotFoundError(
+                f"{directory} is not a saved D2S model: it needs {CONFIG_NAME} and {WEIGHTS_NAME} "
+                "(train one with `lsr train`)."
+            )
+        config = D2SConfig.from_dict(json.loads((directory / CONFIG_NAME).read_text()))
+        model = cls(config)
+        model.load_state_dict(load_file(str(weights), device=str(device)))
+        return model.to(device).eval()
+
+
+def pad_token_ids(token_ids: Sequence[np.ndarray]) -> torch.Tensor:
+    """Pad ragged token-id arrays into a (batch, L) long tensor with -1 as padding."""
+    width = max((len(t) for t in token_ids), default=0)
+    out = torch.full((len(token_ids), max(width, 1)), -1, dtype=torch.long)
+    for i, t in enumerate(token_ids):
+        if len(t):
+            out[i, : len(t)] = torch.as_tensor(np.asarray(t, dtype=np.int64))
+    return out
+
+
+def token_mask(token_ids: torch.Tensor, vocab_size: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A (batch, vocab) 0/1 mask that is 1 at each row's own token ids (-1 entries are padding)."""
+    mask = torch.zeros(token_ids.shape[0], vocab_size + 1, dtype=dtype, device=token_ids.device)
+    ids = torch.where(token_ids < 0, torch.full_like(token_ids, vocab_size), token_ids)
+    mask.scatter_(1, ids, 1.0)
+    return mask[:, :vocab_size]
+
+
+def _find_head_layer_norm(mlm: nn.Module, hidden: int) -> nn.LayerNorm | None:
+    """The LayerNorm of an MLM head's transform (BERT: cls.predictions.transform.LayerNorm;
+    DistilBERT: vocab_layer_norm), if the model has one of the right size."""
+    for name, module in mlm.named_modules():
+        if isinstance(module, nn.LayerNorm) and module.normalized_shape == (hidden,) and (
+            "predictions" in name or "vocab_layer_norm" in name or name.startswith("lm_head")
+        ):
+            return module
+    return None

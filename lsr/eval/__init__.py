@@ -1,0 +1,1 @@
+"""Evaluation: metrics, TREC runs, reports, published reference numbers, plots."""

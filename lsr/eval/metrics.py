@@ -1,0 +1,52 @@
+"""Retrieval metrics in both directions from a (queries x documents) score matrix.
+
+R@K follows the image-text retrieval convention: a query counts as a hit when ANY relevant item is in
+its top K (for text->image there is one relevant image, so this equals recall; for image->text each
+image has several relevant captions). MRR@10 is the reciprocal rank of the first relevant item.
+Ranks break score ties by item order (stable), the same order written to TREC run files.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+KS = (1, 5, 10)
+DEPTH = 10
+
+
+def topk_indices(scores: np.ndarray, k: int = DEPTH, chunk: int = 4096) -> np.ndarray:
+    """Row-wise indices of the k highest scores, best first, ties broken by lower index."""
+    n, m = scores.shape
+    k = min(k, m)
+    out = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, chunk):
+        block = scores[start:start + chunk]
+        part = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < m else np.tile(np.arange(m), (len(block), 1))
+        vals = np.take_along_axis(block, part, axis=1)
+        order = np.lexsort((part, -vals), axis=1)
+        out[start:start + chunk] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def _summarise(hits: np.ndarray) -> dict[str, float]:
+    """Metrics (percentages) from a boolean (queries x depth) hit matrix."""
+    out = {f"R@{k}": 100.0 * float(hits[:, :k].any(axis=1).mean()) for k in KS}
+    first = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, np.inf)
+    out["MRR@10"] = 100.0 * float(np.mean(1.0 / first))
+    return out
+
+
+def t2i_metrics(scores: np.ndarray, query_doc: np.ndarray) -> dict[str, float]:
+    """Text->image: `scores` is (captions x images); caption i is relevant to image `query_doc[i]`."""
+    top = topk_indices(scores)
+    return _summarise(top == np.asarray(query_doc)[:, None])
+
+
+def i2t_metrics(scores: np.ndarray, query_doc: np.ndarray) -> dict[str, float]:
+    """Image->text: `scores` is (captions x images) as for `t2i_metrics`; each image ranks all captions."""
+    top = topk_indices(np.ascontiguousarray(scores.T))
+    return _summarise(np.asarray(query_doc)[top] == np.arange(scores.shape[1])[:, None])
+
+
+def both_directions(scores: np.ndarray, query_doc: np.ndarray) -> dict[str, dict[str, float]]:
+    return {"t2i": t2i_metrics(scores, query_doc), "i2t": i2t_metrics(scores, query_doc)}
