@@ -1,0 +1,280 @@
+"""Command line: `lsr demo | train | eval | index | search | export | sweep`.
+
+Every command runs offline: models and vocabularies come from local directories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+DEMO_QUERIES = ("a dog catching a frisbee", "two men playing guitars on a stage", "a little girl in a pink dress",
+                "people riding bikes down a city street")
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    from lsr.d2s.train import TrainConfig
+
+    d = TrainConfig()
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=d.epochs)
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="caption-image pairs per step")
+    g.add_argument("--temperature", type=float, default=d.temperature, help="teacher softmax temperature tau")
+    g.add_argument("--sparsity", choices=("l1", "flops"), default=d.sparsity)
+    g.add_argument("--lambda-q", type=float, default=d.lambda_q, help="sparsity weight on captions")
+    g.add_argument("--lambda-d", type=float, default=d.lambda_d, help="sparsity weight on images")
+    g.add_argument("--sparsity-warmup", type=float, default=d.sparsity_warmup,
+                   help="fraction of steps over which lambda grows quadratically")
+    g.add_argument("--lr", type=float, default=d.lr, help="learning rate of projector and LayerNorm")
+    g.add_argument("--lr-proj", type=float, default=d.lr_proj, help="learning rate of the input Linear")
+    g.add_argument("--lr-schedule", choices=("linear", "constant"), default=d.lr_schedule)
+    g.add_argument("--lr-warmup", type=float, default=d.lr_warmup)
+    g.add_argument("--select-on", choices=("mean_r1", "t2i_r1", "last"), default=d.select_on)
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+
+
+def _train_config(args):
+    from lsr.d2s.train import TrainConfig
+
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, temperature=args.temperature,
+                       sparsity=args.sparsity, lambda_q=args.lambda_q, lambda_d=args.lambda_d,
+                       sparsity_warmup=args.sparsity_warmup, lr=args.lr, lr_proj=args.lr_proj,
+                       lr_schedule=args.lr_schedule, lr_warmup=args.lr_warmup, select_on=args.select_on,
+                       seed=args.seed, device=args.device)
+
+
+def _add_data_args(p: argparse.ArgumentParser, default_eval: tuple[str, ...]) -> None:
+    p.add_argument("--data", default="proxy:f30k",
+                   help="pairs source: proxy:f30k (caption proxy), d2s:FOLDER (D2S parquet layout), npy:FOLDER")
+    p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--dev", default="proxy:f30k/dev", help="validation split SOURCE/SPLIT for checkpoint selection")
+    p.add_argument("--eval", nargs="+", default=list(default_eval), metavar="SOURCE/SPLIT",
+                   help="evaluation splits, e.g. proxy:f30k/test proxy:coco/test d2s:DIR/test")
+
+
+def cmd_train(args) -> int:
+    from lsr.experiment import ExperimentConfig, report_text, run_experiment
+
+    cfg = ExperimentConfig(data=args.data, out_dir=args.out, train_images=args.train_images,
+                           eval_sets=tuple(args.eval), dev_set=args.dev, init=args.init, init_dir=args.init_dir,
+                           train=_train_config(args), procrustes=not args.no_procrustes,
+                           baselines=not args.no_baselines)
+    report = run_experiment(cfg)
+    print(report_text(report))
+    _print_published(report)
+    print(f"\nmodel: {Path(args.out) / 'model'}   report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def _print_published(report: dict) -> None:
+    from lsr.eval.published import compare_table
+
+    for name, rows in report["results"].items():
+        dataset = "coco5k" if "coco" in name else "f30k1k"
+        ours = {f"{label} ({report['label']})": {d: rows[label][d] for d in ("t2i", "i2t")}
+                for label in ("dense cosine (teacher)", "D2S sparse, expanded queries")}
+        print("\n" + compare_table(ours, dataset))
+
+
+def cmd_demo(args) -> int:
+    from lsr.d2s.train import TrainConfig
+    from lsr.experiment import ExperimentConfig, report_text, run_experiment
+
+    cfg = ExperimentConfig(out_dir=args.out, train_images=args.train_images,
+                           train=TrainConfig(epochs=args.epochs), procrustes=True)
+    print(f"D2S demo on the caption proxy: {args.train_images} Flickr30k train images "
+          f"({4 * args.train_images} caption pairs), {args.epochs} epochs; evaluated on Flickr30k 1k test.")
+    report = run_experiment(cfg)
+    print(report_text(report))
+    index_dir = Path(args.out) / "index"
+    _build_index(Path(args.out) / "model", "proxy:f30k/test", index_dir)
+    _run_queries(index_dir, Path(args.out) / "model", DEMO_QUERIES, k=3, expand=True)
+    _print_published(report)
+    return 0
+
+
+def _build_index(model_dir: Path, spec: str, index_dir: Path, jsonl: Path | None = None) -> None:
+    from lsr.backends.embedded import EmbeddedIndex
+    from lsr.d2s.model import D2SModel
+    from lsr.experiment import _split
+    from lsr.sparse import Vocabulary
+
+    vocab = Vocabulary()
+    split = _split(spec, vocab)
+    model = D2SModel.from_pretrained(model_dir)
+    docs = model.encode(split.doc_emb)
+    index = EmbeddedIndex(vocab_size=model.config.vocab_size)
+    meta = [{"caption": t} for t in split.doc_texts] if split.doc_texts else None
+    report = index.index(split.doc_ids, docs, meta)
+    index.save(index_dir)
+    s = docs.sparsity()
+    print(f"indexed {report.indexed} documents of {split.name} into {index_dir} "
+          f"(mean nnz {s['mean_nnz']:.1f}, {index.memory_bytes() / 1e6:.1f} MB)")
+    if jsonl is not None:
+        from lsr.exchange import write_jsonl
+
+        write_jsonl(jsonl, split.doc_ids, docs, vocab, contents=split.doc_texts)
+        print(f"exported {len(docs)} vectors to {jsonl}")
+
+
+def _run_queries(index_dir: Path, model_dir: Path, queries, k: int, expand: bool) -> None:
+    from lsr.backends.embedded import EmbeddedIndex
+    from lsr.d2s.model import D2SModel
+    from lsr.encoders.minilm import MiniLMEncoder
+    from lsr.search import SparseSearcher
+    from lsr.sparse import Vocabulary
+
+    searcher = SparseSearcher(EmbeddedIndex.load(index_dir), D2SModel.from_pretrained(model_dir), MiniLMEncoder(),
+                              Vocabulary())
+    for text in queries:
+        q = searcher.encode_query(text, expand)
+        print(f"\nquery: {text!r}  ({'expanded' if expand else 'no expansion'}, {q.nnz} terms: "
+              + ", ".join(f"{t} {w:.2f}" for t, w in q.decode(searcher.vocab, 8)) + ")")
+        for rank, hit in enumerate(searcher.backend.search(q, k=k, explain=True), 1):
+            tokens = ", ".join(f"{t} {c:.2f}" for t, c in searcher.top_tokens(hit, 5))
+            caption = hit.metadata.get("caption") or hit.metadata.get("path") or ""
+            print(f"  {rank}. {hit.id} score {hit.score:.3f}  [{tokens}]  {caption}")
+
+
+def cmd_index(args) -> int:
+    _build_index(Path(args.model), args.split, Path(args.index), Path(args.jsonl) if args.jsonl else None)
+    return 0
+
+
+def cmd_search(args) -> int:
+    if args.backend != "embedded":
+        print(f"backend {args.backend!r} is not available in this build; use --backend embedded", file=sys.stderr)
+        return 2
+    _run_queries(Path(args.index), Path(args.model), args.query, k=args.k, expand=not args.no_expansion)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from lsr.d2s.model import D2SModel
+    from lsr.eval.report import format_table, gap_to_reference, write_json
+    from lsr.experiment import _split, evaluate_all
+    from lsr.sparse import Vocabulary
+
+    vocab = Vocabulary()
+    model = D2SModel.from_pretrained(args.model)
+    results = {}
+    for spec in args.eval:
+        split = _split(spec, vocab)
+        rows = evaluate_all(model, split, Path(args.out) / "runs")
+        results[split.name] = rows
+        print(format_table(rows, title=f"== {split.name} ==  (caption proxy numbers where the source is proxy:)"))
+        print(gap_to_reference(rows, "dense cosine (teacher)"))
+    write_json(Path(args.out) / "eval.json", {"model": args.model, "results": results})
+    return 0
+
+
+def cmd_export(args) -> int:
+    from lsr.d2s.model import D2SModel
+    from lsr.exchange import write_jsonl, write_queries_tsv
+    from lsr.experiment import _split
+    from lsr.sparse import Vocabulary
+
+    vocab = Vocabulary()
+    split = _split(args.split, vocab)
+    model = D2SModel.from_pretrained(args.model)
+    out = Path(args.out)
+    write_jsonl(out / "docs.jsonl", split.doc_ids, model.encode(split.doc_emb), vocab, split.doc_texts,
+                naming=args.naming, quantize=args.quantize)
+    tokens = None if args.expand_queries else split.query_tokens
+    write_jsonl(out / "queries.jsonl", split.query_ids, model.encode(split.query_emb, tokens), vocab,
+                split.query_texts, naming=args.naming, quantize=args.quantize)
+    if split.query_texts:
+        write_queries_tsv(out / "queries.tsv", split.query_ids, split.query_texts)
+    print(f"wrote {out}/docs.jsonl and {out}/queries.jsonl ({args.naming} token names)")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from lsr.sweep import run_sweep
+
+    summary = run_sweep(args.lambdas, args.out, data=args.data, train_images=args.train_images,
+                        dev=args.dev, base=_train_config(args))
+    print(json.dumps(summary["points"], indent=1))
+    print(f"plot: {summary['plot']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lsr", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="train on a caption-proxy subset, evaluate, index and query (offline)")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--train-images", type=int, default=5000)
+    p.add_argument("--epochs", type=int, default=4)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train D2S, keep the best dev checkpoint, evaluate all scorers")
+    p.add_argument("--out", default="runs/d2s")
+    p.add_argument("--init", choices=("tied", "mlm", "random"), default="tied",
+                   help="projector init: tied input word embeddings (default) or an MLM head")
+    p.add_argument("--init-dir", default=None, help="local model directory for the init (default: offline MiniLM)")
+    p.add_argument("--no-procrustes", action="store_true", help="skip the MiniLM->GloVe mapping baselines")
+    p.add_argument("--no-baselines", action="store_true", help="skip the untrained-projection row")
+    _add_data_args(p, ("proxy:f30k/test", "proxy:coco/test"))
+    _add_train_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a saved model: dense cosine vs D2S expanded / no-expansion")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", default="runs/eval")
+    p.add_argument("--eval", nargs="+", default=["proxy:f30k/test"], metavar="SOURCE/SPLIT")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("index", help="encode a split's documents and build an embedded index")
+    p.add_argument("--model", required=True)
+    p.add_argument("--split", default="proxy:f30k/test", metavar="SOURCE/SPLIT")
+    p.add_argument("--index", required=True, help="index directory to write")
+    p.add_argument("--jsonl", default=None, help="also export the vectors as JSON lines")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="keyword-style text search over an index")
+    p.add_argument("query", nargs="+")
+    p.add_argument("--index", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--backend", default="embedded")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--no-expansion", action="store_true", help="keep only the query's own tokens")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("export", help="export document and query vectors as pyserini/Anserini JSON lines")
+    p.add_argument("--model", required=True)
+    p.add_argument("--split", default="proxy:f30k/test", metavar="SOURCE/SPLIT")
+    p.add_argument("--out", required=True)
+    p.add_argument("--naming", choices=("wordpiece", "id"), default="wordpiece")
+    p.add_argument("--quantize", type=int, default=None, help="write integer impacts round(w*Q)")
+    p.add_argument("--expand-queries", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("sweep", help="train one model per lambda, select on dev, plot R@1 vs FLOPs")
+    p.add_argument("--lambdas", type=float, nargs="+", required=True)
+    p.add_argument("--out", default="runs/sweep")
+    _add_data_args(p, ())
+    _add_train_args(p)
+    p.set_defaults(func=cmd_sweep)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("lsr").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""One entry point for every source of dense pairs: `load_pairs(spec, split)`.
+
+Specs: `proxy:f30k` / `proxy:coco` (the caption proxy), `d2s:FOLDER` (public D2S parquet layout),
+`npy:FOLDER` (plain .npy layout; the split name is a sub-folder).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lsr.data.split import PairedSplit
+
+
+def load_pairs(spec: str, split: str, max_images: int | None = None, vocab=None) -> PairedSplit:
+    """Load one split of a pair source; `max_images` keeps only the first images (a quick subset)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "proxy":
+        from lsr.data.caption_proxy import load_split
+
+        data = load_split(arg or "f30k", split, vocab=vocab, max_images=max_images)
+        return data
+    if kind == "d2s":
+        from lsr.data.pairs import load_d2s_parquet
+
+        data = load_d2s_parquet(arg, split, vocab=vocab)
+    elif kind == "npy":
+        from lsr.data.pairs import load_npy_folder
+
+        data = load_npy_folder(Path(arg) / split, vocab=vocab)
+    else:
+        raise ValueError(f"Unknown data source {spec!r}; use proxy:f30k, proxy:coco, d2s:FOLDER or npy:FOLDER.")
+    return data.subset(max_images) if max_images else data

@@ -1,0 +1,131 @@
+"""The main job: train D2S on dense pairs, evaluate every scorer side by side, index, and query.
+
+Used by `lsr demo` (a documented subset, minutes on 2 cores) and `lsr train`/`lsr eval` (full runs).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from lsr.d2s.model import D2SModel
+from lsr.d2s.train import TrainConfig, train
+from lsr.data.sources import load_pairs
+from lsr.data.split import PairedSplit
+from lsr.eval.evaluate import encode_split, evaluate_dense, evaluate_sparse_vectors
+from lsr.eval.report import format_table, gap_to_reference, write_json
+from lsr.eval.trec import write_qrels, write_run
+from lsr.sparse import Vocabulary, default_tokenizer_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExperimentConfig:
+    data: str = "proxy:f30k"
+    out_dir: str = "runs/demo"
+    train_images: int | None = None  # None = the whole training split
+    eval_sets: tuple[str, ...] = ("proxy:f30k/test",)
+    dev_set: str = "proxy:f30k/dev"
+    init_dir: str | None = None  # local model whose word embeddings / MLM head initialise the projector
+    init: str = "tied"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    baselines: bool = True  # also report the untrained projection
+    procrustes: bool = True  # MiniLM -> GloVe mapping baselines (caption proxy only)
+
+
+def _split(spec: str, vocab: Vocabulary, max_images: int | None = None) -> PairedSplit:
+    source, _, split = spec.rpartition("/")
+    return load_pairs(source, split, max_images=max_images, vocab=vocab)
+
+
+def build_model(init: str, dense_dim: int, init_dir: str | None = None) -> D2SModel:
+    """A fresh D2S model with its projector from `init_dir` (default: the offline MiniLM directory)."""
+    from lsr.d2s.model import D2SConfig
+
+    source = init_dir or str(default_tokenizer_dir())
+    if init == "tied":
+        return D2SModel.from_word_embeddings(source, dense_dim)
+    if init == "mlm":
+        return D2SModel.from_mlm_head(source, dense_dim)
+    if init == "random":
+        return D2SModel(D2SConfig(dense_dim=dense_dim, init="random"))
+    raise ValueError(f"Unknown projector init {init!r}; use tied, mlm or random.")
+
+
+def evaluate_all(model: D2SModel, split: PairedSplit, out_dir: Path | None = None,
+                 untrained: D2SModel | None = None) -> dict[str, dict]:
+    """Dense cosine, D2S expanded and no-expansion queries (and the untrained projection) on one split."""
+    rows: dict[str, dict] = {"dense cosine (teacher)": evaluate_dense(split)}
+    scored = {}
+    for label, expand in (("D2S sparse, expanded queries", True), ("D2S sparse, no-expansion queries", False)):
+        queries, docs = encode_split(model, split, expand_queries=expand)
+        rows[label] = evaluate_sparse_vectors(queries, docs, split.query_doc)
+        scored[label] = (queries, docs)
+    if untrained is not None:
+        q, d = encode_split(untrained, split, expand_queries=True)
+        rows["D2S untrained projection"] = evaluate_sparse_vectors(q, d, split.query_doc)
+    if out_dir is not None:
+        _write_runs(out_dir, split, scored)
+    return rows
+
+
+def _write_runs(out_dir: Path, split: PairedSplit, scored: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_qrels(out_dir / f"{split.name}.t2i.qrels", split.qrels_t2i())
+    write_qrels(out_dir / f"{split.name}.i2t.qrels", split.qrels_i2t())
+    dense = split.query_emb @ split.doc_emb.T
+    write_run(out_dir / f"{split.name}.dense.t2i.run", dense, split.query_ids, split.doc_ids, "dense")
+    write_run(out_dir / f"{split.name}.dense.i2t.run", dense.T, split.doc_ids, split.query_ids, "dense")
+    for label, (queries, docs) in scored.items():
+        tag = "d2s-exp" if "expanded" in label else "d2s-noexp"
+        scores = queries.dot(docs)
+        write_run(out_dir / f"{split.name}.{tag}.t2i.run", scores, split.query_ids, split.doc_ids, tag)
+        write_run(out_dir / f"{split.name}.{tag}.i2t.run", scores.T, split.doc_ids, split.query_ids, tag)
+
+
+def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
+    """Train, evaluate and write the report under `cfg.out_dir`; returns the report dict."""
+    out = Path(cfg.out_dir)
+    vocab = Vocabulary()
+    train_split = load_pairs(cfg.data, "train", max_images=cfg.train_images, vocab=vocab)
+    dev = _split(cfg.dev_set, vocab)
+    model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir)
+    untrained = build_model(cfg.init, train_split.dense_dim, cfg.init_dir) if cfg.baselines else None
+    result = train(model, train_split, dev, cfg.train, out_dir=out / "model", show_progress=show_progress)
+    report = {
+        "label": "caption proxy" if cfg.data.startswith("proxy") else cfg.data,
+        "config": asdict(cfg),
+        "train": {"pairs": len(train_split.query_ids), "images": len(train_split.doc_ids),
+                  "seconds": result.seconds, "best_epoch": result.best_epoch, "history": result.history},
+        "results": {},
+    }
+    for spec in cfg.eval_sets:
+        split = _split(spec, vocab)
+        rows = evaluate_all(model, split, out / "runs", untrained if spec == cfg.eval_sets[0] else None)
+        if cfg.procrustes and spec.startswith("proxy"):
+            rows.update(_procrustes_rows(train_split, split))
+        report["results"][split.name] = rows
+    write_json(out / "report.json", report)
+    return report
+
+
+def _procrustes_rows(train_split: PairedSplit, test: PairedSplit) -> dict[str, dict]:
+    """MiniLM queries mapped into GloVe document space (two unrelated encoders, no joint training)."""
+    from lsr.dense.evaluate import run_procrustes_eval
+    from lsr.encoders.glove import GloVeEncoder
+
+    results = run_procrustes_eval(train_split, test, GloVeEncoder())
+    return {f"map MiniLM->GloVe: {k}": v for k, v in results.items()}
+
+
+def report_text(report: dict) -> str:
+    """The printed table(s) of a report, with gaps to the dense teacher."""
+    parts = [f"Results on the {report['label']} (numbers are {report['label']} numbers, not image-text "
+             f"reproductions). Training: {report['train']['pairs']} pairs, best epoch {report['train']['best_epoch']}, "
+             f"{report['train']['seconds']:.0f} s."]
+    for name, rows in report["results"].items():
+        parts.append(format_table(rows, title=f"== {name} =="))
+        parts.append(gap_to_reference(rows, "dense cosine (teacher)"))
+    return "\n\n".join(parts)

