@@ -71,9 +71,12 @@ def cmd_train(args) -> int:
 
 
 def _print_published(report: dict) -> None:
+    """Published figures beside ours, for caption-proxy runs on Flickr30k / COCO test."""
     from lsr.eval.published import compare_table
 
     for name, rows in report["results"].items():
+        if report["label"] != "caption proxy" or "test" not in name:
+            continue
         dataset = "coco5k" if "coco" in name else "f30k1k"
         ours = {f"{label} ({report['label']})": {d: rows[label][d] for d in ("t2i", "i2t")}
                 for label in ("dense cosine (teacher)", "D2S sparse, expanded queries")}
@@ -128,8 +131,8 @@ def _run_queries(index_dir: Path, model_dir: Path, queries, k: int, expand: bool
     from lsr.search import SparseSearcher
     from lsr.sparse import Vocabulary
 
-    searcher = SparseSearcher(EmbeddedIndex.load(index_dir), D2SModel.from_pretrained(model_dir), MiniLMEncoder(),
-                              Vocabulary())
+    model = D2SModel.from_pretrained(model_dir)
+    searcher = SparseSearcher(EmbeddedIndex.load(index_dir), model, MiniLMEncoder(), Vocabulary())
     for text in queries:
         q = searcher.encode_query(text, expand)
         print(f"\nquery: {text!r}  ({'expanded' if expand else 'no expansion'}, {q.nnz} terms: "

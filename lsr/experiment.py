@@ -116,8 +116,9 @@ def _procrustes_rows(train_split: PairedSplit, test: PairedSplit) -> dict[str, d
     from lsr.dense.evaluate import run_procrustes_eval
     from lsr.encoders.glove import GloVeEncoder
 
-    results = run_procrustes_eval(train_split, test, GloVeEncoder())
-    return {f"map MiniLM->GloVe: {k}": v for k, v in results.items()}
+    result = run_procrustes_eval(train_split, test, GloVeEncoder())
+    return {f"MiniLM->GloVe {name}": {"t2i": m["t2i"], "i2t": m["i2t"], "describe": m["describe"]}
+            for name, m in result["methods"].items()}
 
 
 def report_text(report: dict) -> str:

@@ -162,7 +162,6 @@ def test_contrastive_with_duplicate_documents_in_batch_is_finite():
 
 @pytest.mark.parametrize("arch", ["linear", "gmlp"])
 def test_contrastive_beats_untrained_map(arch):
-    torch.set_num_threads(1)
     x, y, query_doc, _ = _noisy_linear(n_docs=500, per_doc=4, seed=7)
     xt, yt, qt, _ = _noisy_linear(n_docs=200, per_doc=4, seed=8)
     kw = dict(arch=arch, hidden=64)

@@ -1,5 +1,6 @@
 """Index backends: one interface (`base.SparseBackend`), an embedded in-process index, later OpenSearch."""
 
 from lsr.backends.base import Hit, IndexReport, SparseBackend
+from lsr.backends.embedded import EmbeddedIndex
 
-__all__ = ["Hit", "IndexReport", "SparseBackend"]
+__all__ = ["EmbeddedIndex", "Hit", "IndexReport", "SparseBackend"]

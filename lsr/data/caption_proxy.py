@@ -80,11 +80,19 @@ def load_split(dataset: str, split: str, encoder=None, vocab=None, max_images: i
         enc_tag = default_tokenizer_dir()
     else:
         enc_tag = getattr(encoder, "path", type(encoder).__name__)
-    key = cache_key(stem, stat.st_size, int(stat.st_mtime), len(caps), Path(str(enc_tag)).name)
     folder = cache_dir() / "caption_proxy"
     folder.mkdir(parents=True, exist_ok=True)
-    emb_path, tok_path = folder / f"{dataset}_{split}_{key}.npy", folder / f"{dataset}_{split}_{key}_tokens.npz"
-    if emb_path.exists() and tok_path.exists():
+
+    def paths(n_captions: int) -> tuple[Path, Path]:
+        key = cache_key(stem, stat.st_size, int(stat.st_mtime), n_captions, Path(str(enc_tag)).name)
+        return folder / f"{dataset}_{split}_{key}.npy", folder / f"{dataset}_{split}_{key}_tokens.npz"
+
+    emb_path, tok_path = paths(len(caps))
+    full_emb, full_tok = paths(sum(1 for _ in src.open(encoding="utf-8")))
+    if full_emb.exists() and full_tok.exists():  # a subset is a prefix of the cached whole split
+        emb = np.load(full_emb, mmap_mode="r")[: len(caps)].copy()
+        tokens = load_ragged(full_tok)[: len(caps)]
+    elif emb_path.exists() and tok_path.exists():
         emb = np.load(emb_path)
         tokens = load_ragged(tok_path)
     else:

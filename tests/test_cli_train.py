@@ -1,0 +1,50 @@
+"""`lsr train` on precomputed embeddings in the public D2S parquet layout: one command, end to end."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from conftest import needs_minilm
+from lsr.cli import main
+
+WORDS = ["dog", "cat", "man", "woman", "bike", "car", "boat", "tree", "beach", "snow", "red", "blue"]
+
+
+def _write(folder, n_images=40, dim=8, seed=0):
+    rng = np.random.default_rng(seed)
+    images, img_rows, txt_rows, sid = [], [], [], 0
+    for i in range(n_images):
+        split = "train" if i < 24 else ("val" if i < 32 else "test")
+        base = rng.normal(size=dim)
+        words = rng.choice(WORDS, size=3, replace=False)
+        sentences = []
+        for _ in range(3):
+            sentences.append({"sentid": sid, "raw": "a " + " ".join(rng.permutation(words))})
+            txt_rows.append((sid, (base + 0.2 * rng.normal(size=dim)).tolist()))
+            sid += 1
+        images.append({"imgid": i, "split": split, "sentences": sentences})
+        img_rows.append((i, base.tolist()))
+    for name, rows in (("img_embs.parquet", img_rows), ("text_embs.parquet", txt_rows)):
+        pq.write_table(pa.table({"id": [r[0] for r in rows], "emb": [r[1] for r in rows]}), folder / name)
+    (folder / "dataset_meta.json").write_text(json.dumps({"images": images}))
+
+
+@needs_minilm
+def test_train_on_d2s_parquet_layout_with_one_command(tmp_path, capsys):
+    data = tmp_path / "blip-embs"
+    data.mkdir()
+    _write(data)
+    out = tmp_path / "run"
+    rc = main(["train", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val", "--eval", f"d2s:{data}/test",
+               "--epochs", "2", "--batch-size", "32", "--no-procrustes", "--out", str(out)])
+    assert rc == 0
+    report = json.loads((out / "report.json").read_text())
+    rows = report["results"]["blip-embs-test"]
+    assert set(rows) >= {"dense cosine (teacher)", "D2S sparse, expanded queries", "D2S sparse, no-expansion queries"}
+    assert len(report["train"]["history"]) == 2
+    assert (out / "model" / "model.safetensors").is_file()
+    assert (out / "runs" / "blip-embs-test.d2s-exp.t2i.run").is_file()
+    printed = capsys.readouterr().out
+    assert "D2S sparse, expanded queries" in printed and "points from dense cosine" in printed
