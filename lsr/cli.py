@@ -103,11 +103,11 @@ def cmd_demo(args) -> int:
 def _build_index(model_dir: Path, spec: str, index_dir: Path, jsonl: Path | None = None) -> None:
     from lsr.backends.embedded import EmbeddedIndex
     from lsr.d2s.model import D2SModel
-    from lsr.experiment import _split
+    from lsr.data.sources import load_split_spec
     from lsr.sparse import Vocabulary
 
     vocab = Vocabulary()
-    split = _split(spec, vocab)
+    split = load_split_spec(spec, vocab)
     model = D2SModel.from_pretrained(model_dir)
     docs = model.encode(split.doc_emb)
     index = EmbeddedIndex(vocab_size=model.config.vocab_size)
@@ -159,14 +159,15 @@ def cmd_search(args) -> int:
 def cmd_eval(args) -> int:
     from lsr.d2s.model import D2SModel
     from lsr.eval.report import format_table, gap_to_reference, write_json
-    from lsr.experiment import _split, evaluate_all
+    from lsr.data.sources import load_split_spec
+    from lsr.experiment import evaluate_all
     from lsr.sparse import Vocabulary
 
     vocab = Vocabulary()
     model = D2SModel.from_pretrained(args.model)
     results = {}
     for spec in args.eval:
-        split = _split(spec, vocab)
+        split = load_split_spec(spec, vocab)
         rows = evaluate_all(model, split, Path(args.out) / "runs")
         results[split.name] = rows
         print(format_table(rows, title=f"== {split.name} ==  (caption proxy numbers where the source is proxy:)"))
@@ -178,11 +179,11 @@ def cmd_eval(args) -> int:
 def cmd_export(args) -> int:
     from lsr.d2s.model import D2SModel
     from lsr.exchange import write_jsonl, write_queries_tsv
-    from lsr.experiment import _split
+    from lsr.data.sources import load_split_spec
     from lsr.sparse import Vocabulary
 
     vocab = Vocabulary()
-    split = _split(args.split, vocab)
+    split = load_split_spec(args.split, vocab)
     model = D2SModel.from_pretrained(args.model)
     out = Path(args.out)
     write_jsonl(out / "docs.jsonl", split.doc_ids, model.encode(split.doc_emb), vocab, split.doc_texts,

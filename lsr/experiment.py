@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lsr.d2s.model import D2SModel
 from lsr.d2s.train import TrainConfig, train
-from lsr.data.sources import load_pairs
+from lsr.data.sources import load_pairs, load_split_spec
 from lsr.data.split import PairedSplit
 from lsr.eval.evaluate import encode_split, evaluate_dense, evaluate_sparse_vectors
 from lsr.eval.report import format_table, gap_to_reference, write_json
@@ -33,11 +33,6 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     baselines: bool = True  # also report the untrained projection
     procrustes: bool = True  # MiniLM -> GloVe mapping baselines (caption proxy only)
-
-
-def _split(spec: str, vocab: Vocabulary, max_images: int | None = None) -> PairedSplit:
-    source, _, split = spec.rpartition("/")
-    return load_pairs(source, split, max_images=max_images, vocab=vocab)
 
 
 def build_model(init: str, dense_dim: int, init_dir: str | None = None) -> D2SModel:
@@ -90,7 +85,7 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     out = Path(cfg.out_dir)
     vocab = Vocabulary()
     train_split = load_pairs(cfg.data, "train", max_images=cfg.train_images, vocab=vocab)
-    dev = _split(cfg.dev_set, vocab)
+    dev = load_split_spec(cfg.dev_set, vocab)
     model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir)
     untrained = build_model(cfg.init, train_split.dense_dim, cfg.init_dir) if cfg.baselines else None
     result = train(model, train_split, dev, cfg.train, out_dir=out / "model", show_progress=show_progress)
@@ -102,7 +97,7 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
         "results": {},
     }
     for spec in cfg.eval_sets:
-        split = _split(spec, vocab)
+        split = load_split_spec(spec, vocab)
         rows = evaluate_all(model, split, out / "runs", untrained if spec == cfg.eval_sets[0] else None)
         if cfg.procrustes and spec.startswith("proxy"):
             rows.update(_procrustes_rows(train_split, split))

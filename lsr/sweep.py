@@ -10,7 +10,8 @@ from lsr.d2s.train import TrainConfig, train
 from lsr.data.sources import load_pairs
 from lsr.eval.evaluate import evaluate_dense, evaluate_sparse
 from lsr.eval.report import plot_r1_vs_flops, write_json
-from lsr.experiment import _split, build_model
+from lsr.data.sources import load_split_spec
+from lsr.experiment import build_model
 from lsr.sparse import Vocabulary
 
 
@@ -21,7 +22,7 @@ def run_sweep(lambdas: Sequence[float], out_dir: str | Path, data: str = "proxy:
     out = Path(out_dir)
     vocab = Vocabulary()
     train_split = load_pairs(data, "train", max_images=train_images, vocab=vocab)
-    dev_split = _split(dev, vocab)
+    dev_split = load_split_spec(dev, vocab)
     base = base or TrainConfig()
     points = []
     for lam in lambdas:

@@ -48,3 +48,20 @@ def test_train_on_d2s_parquet_layout_with_one_command(tmp_path, capsys):
     assert (out / "runs" / "blip-embs-test.d2s-exp.t2i.run").is_file()
     printed = capsys.readouterr().out
     assert "D2S sparse, expanded queries" in printed and "points from dense cosine" in printed
+
+
+@needs_minilm
+def test_sweep_plots_r1_against_flops(tmp_path):
+    data = tmp_path / "blip-embs"
+    data.mkdir()
+    _write(data)
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--lambdas", "1e-3", "1", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val",
+                 "--epochs", "4", "--batch-size", "16", "--sparsity-warmup", "0", "--lr", "1e-3",
+                 "--out", str(out)]) == 0
+    summary = json.loads((out / "sweep.json").read_text())
+    expanded = {p["lambda"]: p for p in summary["points"] if p["expanded"]}
+    assert set(expanded) == {1e-3, 1}
+    assert expanded[1]["doc_nnz"] < 0.75 * expanded[1e-3]["doc_nnz"]  # a stronger penalty gives sparser documents
+    png = (out / "r1_vs_flops.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000

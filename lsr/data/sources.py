@@ -30,3 +30,11 @@ def load_pairs(spec: str, split: str, max_images: int | None = None, vocab=None)
     else:
         raise ValueError(f"Unknown data source {spec!r}; use proxy:f30k, proxy:coco, d2s:FOLDER or npy:FOLDER.")
     return data.subset(max_images) if max_images else data
+
+
+def load_split_spec(spec: str, vocab=None, max_images: int | None = None) -> PairedSplit:
+    """Load a `SOURCE/SPLIT` spec such as `proxy:f30k/test` or `d2s:/data/blip-embs/val`."""
+    source, _, split = spec.rpartition("/")
+    if not source or not split:
+        raise ValueError(f"{spec!r} is not SOURCE/SPLIT; write e.g. proxy:f30k/test or d2s:FOLDER/test.")
+    return load_pairs(source, split, max_images=max_images, vocab=vocab)
