@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lsr.backends.base import Hit, IndexReport, SparseBackend
+from lsr.backends.topk import dense_top_k
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
 
 FORMAT = "lsr-embedded-index"
@@ -25,45 +26,6 @@ FORMAT_VERSION = 1
 _MANIFEST = "index.json"
 _FILES = {"offsets": "offsets.npy", "docs": "docs.npy", "vals": "vals.npy", "table": "docs.parquet"}
 _INT32_MAX = np.iinfo(np.int32).max
-_BLOCK = 64  # block width for the top-k lower bound
-_TINY = np.nextafter(np.float32(0), np.float32(1))  # smallest positive float32
-
-
-def _top_k(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best (rows, scores) by descending score, ties broken by ascending row."""
-    if rows.size > k:
-        part = np.argpartition(-scores, k - 1)[:k]
-        sel = scores >= scores[part].min()  # keep every tie at the boundary so the tie-break is by row
-        rows, scores = rows[sel], scores[sel]
-    order = np.lexsort((rows, -scores))[:k]
-    return rows[order], scores[order]
-
-
-def _dense_top_k(scores: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Top-k positive entries of each row of a dense (queries, docs) score matrix.
-
-    The k-th largest of the block maxima is a lower bound on each row's k-th best score, so only
-    entries at or above it (usually about k) reach the exact selection in `_top_k`.
-    """
-    n_q, n = scores.shape
-    m = n // _BLOCK * _BLOCK
-    maxima = scores[:, :m].reshape(n_q, -1, _BLOCK).max(axis=2)
-    if m < n:
-        maxima = np.concatenate([maxima, scores[:, m:].max(axis=1, keepdims=True)], axis=1)
-    if maxima.shape[1] >= k:
-        bound = np.partition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k]
-    else:
-        bound = np.zeros(n_q, dtype=np.float32)
-    bound = np.maximum(bound, _TINY)  # only positive scores are hits
-    flat = np.flatnonzero(scores >= bound[:, None])  # much faster than a 2-d np.nonzero
-    splits = np.searchsorted(flat, np.arange(1, n_q, dtype=np.int64) * n)
-    out = []
-    for i, f in enumerate(np.split(flat, splits)):
-        rows = f - i * n
-        out.append(_top_k(rows, scores[i, rows], k))
-    return out
-
-
 class EmbeddedIndex(SparseBackend):
     """Exact in-process sparse index; see the module docstring for the layout."""
 
@@ -312,7 +274,7 @@ class EmbeddedIndex(SparseBackend):
         if self._built_rows == 0 or query.nnz == 0:
             return []
         scores = self._scores(query.ids, query.weights, np.array([0, query.nnz]))
-        rows, top = _dense_top_k(scores, k)[0]
+        rows, top = dense_top_k(scores, k)[0]
         return self._hits(rows, top, query if explain else None)
 
     def search_batch(self, queries: SparseBatch, k: int = 10, explain: bool = False) -> list[list[Hit]]:
@@ -333,7 +295,7 @@ class EmbeddedIndex(SparseBackend):
             hi = min(n_q, lo + chunk)
             a, b = qcsr.indptr[lo], qcsr.indptr[hi]
             scores = self._scores(qcsr.indices[a:b], qcsr.data[a:b], qcsr.indptr[lo : hi + 1] - a)
-            for i, (rows, top) in enumerate(_dense_top_k(scores, k)):
+            for i, (rows, top) in enumerate(dense_top_k(scores, k)):
                 out.append(self._hits(rows, top, queries[lo + i] if explain else None))
             del scores
         return out
