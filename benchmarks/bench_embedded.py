@@ -75,15 +75,20 @@ def percentiles_ms(times: list[float]) -> tuple[float, float]:
     return float(np.percentile(t, 50)), float(np.percentile(t, 99))
 
 
-def time_sparse(index: EmbeddedIndex, queries: SparseBatch, k: int, warmup: int = 5) -> tuple[float, float]:
-    for q in list(queries)[:warmup]:
-        index.search(q, k=k)
+def timed(fn, items: list, warmup: int = 5) -> tuple[float, float]:
+    """p50 and p99 milliseconds of `fn(item)` over `items`, after `warmup` untimed calls."""
+    for x in items[:warmup]:
+        fn(x)
     times = []
-    for q in queries:
+    for x in items:
         t0 = time.perf_counter()
-        index.search(q, k=k)
+        fn(x)
         times.append(time.perf_counter() - t0)
     return percentiles_ms(times)
+
+
+def time_sparse(index: EmbeddedIndex, queries: SparseBatch, k: int, warmup: int = 5) -> tuple[float, float]:
+    return timed(lambda q: index.search(q, k=k), list(queries), warmup)
 
 
 def time_dense(matrix: np.ndarray, queries: np.ndarray, k: int, warmup: int = 5) -> tuple[float, float]:
@@ -92,14 +97,7 @@ def time_dense(matrix: np.ndarray, queries: np.ndarray, k: int, warmup: int = 5)
         top = np.argpartition(-scores, k - 1)[:k]
         return top[np.argsort(-scores[top], kind="stable")]
 
-    for q in queries[:warmup]:
-        one(q)
-    times = []
-    for q in queries:
-        t0 = time.perf_counter()
-        one(q)
-        times.append(time.perf_counter() - t0)
-    return percentiles_ms(times)
+    return timed(one, list(queries), warmup)
 
 
 # ------------------------------------------------------------------------------ model mode

@@ -49,7 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_embedded import index_chunks, load_proxy, noisy_sparse_copies, percentiles_ms  # noqa: E402
+from bench_embedded import index_chunks, load_proxy, noisy_sparse_copies, timed  # noqa: E402
 
 from lsr.backends.embedded import EmbeddedIndex  # noqa: E402
 from lsr.exchange import write_jsonl  # noqa: E402
@@ -161,15 +161,6 @@ def pisa_one(retr, d: dict, k: int, out: tuple) -> None:
     )
 
 
-def timed(fn, items: list, warmup: int = 5) -> tuple[float, float]:
-    for x in items[:warmup]:
-        fn(x)
-    times = []
-    for x in items:
-        t0 = time.perf_counter()
-        fn(x)
-        times.append(time.perf_counter() - t0)
-    return percentiles_ms(times)
 
 
 def run(n_docs: int, args: argparse.Namespace, src, vocab: Vocabulary, names: np.ndarray, work: Path) -> None:
