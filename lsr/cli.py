@@ -88,7 +88,7 @@ def cmd_demo(args) -> int:
     from lsr.experiment import ExperimentConfig, report_text, run_experiment
 
     cfg = ExperimentConfig(out_dir=args.out, train_images=args.train_images,
-                           train=TrainConfig(epochs=args.epochs), procrustes=True)
+                           train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size), procrustes=True)
     print(f"D2S demo on the caption proxy: {args.train_images} Flickr30k train images "
           f"({4 * args.train_images} caption pairs), {args.epochs} epochs; evaluated on Flickr30k 1k test.")
     report = run_experiment(cfg)
@@ -216,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--train-images", type=int, default=5000)
     p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=128,
+                   help="pairs per step (smaller than the full run's 512: more updates on the small subset)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train D2S, keep the best dev checkpoint, evaluate all scorers")
