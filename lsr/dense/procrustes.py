@@ -103,27 +103,24 @@ class ProcrustesMap:
         if self.W is None:
             raise RuntimeError("ProcrustesMap is not fitted; call fit(X, Y) or load(dir) first.")
 
+    def _centre_and_reduce(self, V: np.ndarray, dim: int, mean: np.ndarray, pca: np.ndarray | None,
+                           what: str) -> np.ndarray:
+        """Normalise (if set), check the dimension, centre, and PCA-reduce one side's vectors."""
+        self._check()
+        V = self._base(V, f"{what}-space vectors")
+        if V.shape[1] != dim:
+            raise ValueError(f"Expected {what} vectors of dimension {dim}, got {V.shape[1]}.")
+        V = V - mean
+        return V @ pca.T if pca is not None else V
+
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Query-space vectors mapped into the comparison space (n x comparison dim), float32."""
-        self._check()
-        X = self._base(X, "query-space vectors")
-        if X.shape[1] != self.in_dim:
-            raise ValueError(f"Expected query vectors of dimension {self.in_dim}, got {X.shape[1]}.")
-        X = X - self.mean_x
-        if self.pca_x is not None:
-            X = X @ self.pca_x.T
+        X = self._centre_and_reduce(X, self.in_dim, self.mean_x, self.pca_x, "query")
         return (X @ self.W).astype(np.float32)
 
     def transform_docs(self, Y: np.ndarray) -> np.ndarray:
         """Document-space vectors in the comparison space (centred, PCA-reduced if Y was reduced)."""
-        self._check()
-        Y = self._base(Y, "document-space vectors")
-        if Y.shape[1] != self.out_dim:
-            raise ValueError(f"Expected document vectors of dimension {self.out_dim}, got {Y.shape[1]}.")
-        Y = Y - self.mean_y
-        if self.pca_y is not None:
-            Y = Y @ self.pca_y.T
-        return Y.astype(np.float32)
+        return self._centre_and_reduce(Y, self.out_dim, self.mean_y, self.pca_y, "document").astype(np.float32)
 
     def scores(self, queries_X: np.ndarray, docs_Y: np.ndarray) -> np.ndarray:
         """(n_queries x n_docs) cosine between mapped queries and documents."""
