@@ -59,12 +59,10 @@ def iter_jsonl(path: str | Path, vocab: Vocabulary | None = None) -> Iterator[tu
     """Yield (id, contents, vector) from a JSON-lines file; token naming from the sidecar (default wordpiece)."""
     path = Path(path)
     meta_file = _meta_path(path)
-    naming = json.loads(meta_file.read_text())["token_naming"] if meta_file.exists() else "wordpiece"
-    scale = 1.0
-    if meta_file.exists():
-        weights_desc = json.loads(meta_file.read_text()).get("weights", "float32")
-        if weights_desc.startswith("int round(w*"):
-            scale = 1.0 / float(weights_desc[len("int round(w*"):-1])
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    naming = meta.get("token_naming", "wordpiece")
+    weights_desc = meta.get("weights", "float32")
+    scale = 1.0 / float(weights_desc[len("int round(w*"):-1]) if weights_desc.startswith("int round(w*") else 1.0
     if naming == "wordpiece" and vocab is None:
         raise ValueError(f"{path} names tokens by WordPiece string; pass the Vocabulary to read it.")
     with path.open(encoding="utf-8") as f:
