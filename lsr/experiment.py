@@ -54,10 +54,11 @@ def evaluate_all(model: D2SModel, split: PairedSplit, out_dir: Path | None = Non
     """Dense cosine, D2S expanded and no-expansion queries (and the untrained projection) on one split."""
     rows: dict[str, dict] = {"dense cosine (teacher)": evaluate_dense(split)}
     scored = {}
-    for label, expand in (("D2S sparse, expanded queries", True), ("D2S sparse, no-expansion queries", False)):
-        queries, docs = encode_split(model, split, expand_queries=expand)
-        rows[label] = evaluate_sparse_vectors(queries, docs, split.query_doc)
-        scored[label] = (queries, docs)
+    docs = model.encode(split.doc_emb)  # documents are always expanded: encode them once
+    for label, tag, tokens in (("D2S sparse, expanded queries", "d2s-exp", None),
+                               ("D2S sparse, no-expansion queries", "d2s-noexp", split.query_tokens)):
+        queries = model.encode(split.query_emb, tokens)
+        rows[label], scored[tag] = evaluate_sparse_vectors(queries, docs, split.query_doc, return_scores=True)
     if untrained is not None:
         q, d = encode_split(untrained, split, expand_queries=True)
         rows["D2S untrained projection"] = evaluate_sparse_vectors(q, d, split.query_doc)
@@ -73,9 +74,7 @@ def _write_runs(out_dir: Path, split: PairedSplit, scored: dict) -> None:
     dense = split.query_emb @ split.doc_emb.T
     write_run(out_dir / f"{split.name}.dense.t2i.run", dense, split.query_ids, split.doc_ids, "dense")
     write_run(out_dir / f"{split.name}.dense.i2t.run", dense.T, split.doc_ids, split.query_ids, "dense")
-    for label, (queries, docs) in scored.items():
-        tag = "d2s-exp" if "expanded" in label else "d2s-noexp"
-        scores = queries.dot(docs)
+    for tag, scores in scored.items():
         write_run(out_dir / f"{split.name}.{tag}.t2i.run", scores, split.query_ids, split.doc_ids, tag)
         write_run(out_dir / f"{split.name}.{tag}.i2t.run", scores.T, split.doc_ids, split.query_ids, tag)
 

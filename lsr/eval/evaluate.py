@@ -29,8 +29,10 @@ def encode_split(model, split: PairedSplit, expand_queries: bool = True,
     return queries, docs
 
 
-def evaluate_sparse_vectors(queries: SparseBatch, docs: SparseBatch, query_doc: np.ndarray) -> dict:
-    """Metrics in both directions, sparsity and FLOPs from already-encoded sparse vectors."""
+def evaluate_sparse_vectors(queries: SparseBatch, docs: SparseBatch, query_doc: np.ndarray,
+                            return_scores: bool = False) -> dict | tuple[dict, np.ndarray]:
+    """Metrics in both directions, sparsity and FLOPs from already-encoded sparse vectors
+    (and, with `return_scores`, the (queries x docs) score matrix, e.g. for run files)."""
     t0 = time.perf_counter()
     scores = queries.dot(docs)
     out = both_directions(scores, query_doc)
@@ -40,7 +42,7 @@ def evaluate_sparse_vectors(queries: SparseBatch, docs: SparseBatch, query_doc: 
     out["flops"] = flops(queries, docs)
     # postings of an inverted index: int32 doc id + float32 weight per non-zero
     out["index_bytes"] = int(docs.csr.nnz * 8)
-    return out
+    return (out, scores) if return_scores else out
 
 
 def evaluate_sparse(model, split: PairedSplit, expand_queries: bool = True, device: str | None = None) -> dict:
