@@ -1,0 +1,271 @@
+"""The OpenSearch backend: a real index behind the same interface as the embedded one.
+
+Two index kinds, both defined by files in ``mappings/`` (loaded here, never duplicated in Python):
+
+- ``rank_features`` (default, exact): the sparse vector in a ``rank_features`` field keyed by escaped
+  WordPiece tokens (see `lsr.backends.features`), searched with ``neural_sparse`` + ``query_tokens``
+  (or a bool of linear ``rank_feature`` clauses where the neural-search plugin is absent). Optional
+  two-phase search through the pipeline in ``pipelines/two_phase.json``.
+- ``seismic`` (approximate): a ``sparse_vector`` field keyed by token ids, searched with
+  ``neural_sparse`` + ``method_parameters`` (``k``, ``top_n``, ``heap_factor``).
+
+Scores are sum(q * d) over shared tokens. OpenSearch keeps 9 significant bits of each ``rank_features``
+value (it truncates the float's mantissa), so each stored document weight is within a relative
+2^-8 below the original, and so is every score: ``exact * (1 - 2^-8) <= score <= exact``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from lsr.backends.base import Hit, IndexReport, SparseBackend
+from lsr.backends.features import FeatureNaming
+from lsr.backends.opensearch_bulk import BulkSettings, DocResult, Document, stream_bulk, summarise
+from lsr.backends.opensearch_query import QueryRules, build_query
+from lsr.sparse import SparseBatch, SparseVector, Vocabulary
+
+log = logging.getLogger(__name__)
+
+KINDS = {"rank_features": ("sparse_rank_features.json", "wordpiece"), "seismic": ("sparse_seismic.json", "id")}
+SEARCH_MODES = ("exact", "two_phase", "ann")
+RELATIVE_SCORE_BOUND = 2.0 ** -8  # 9 significant bits kept by rank_features
+TOP_LEVEL_METADATA = ("path", "caption", "collection")  # indexed fields; other metadata goes under "meta"
+TWO_PHASE_PIPELINE = "lsr-two-phase"
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def load_definition(kind: str, name: str) -> dict:
+    """A JSON definition from the project's ``mappings/`` or ``pipelines/`` folder."""
+    path = project_root() / kind / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the OpenSearch backend reads its {kind} from the project "
+                                "checkout (install with `pip install -e .` from the repository).")
+    return json.loads(path.read_text())
+
+
+def two_phase_pipeline() -> dict:
+    """The two-phase search pipeline definition from ``pipelines/two_phase.json``."""
+    definition = load_definition("pipelines", "two_phase.json")
+    definition.pop("description", None)
+    return definition
+
+
+def connect(url: str, timeout: float = 60.0):
+    """An opensearch-py client for `url` (plain HTTP or HTTPS with credentials in the URL)."""
+    try:
+        from opensearchpy import OpenSearch
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError("The OpenSearch backend needs opensearch-py: pip install 'mm-lsr-opensearch[opensearch]'") from exc
+    return OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False)
+
+
+class OpenSearchIndex(SparseBackend):
+    """One OpenSearch index of sparse vectors; see the module docstring."""
+
+    def __init__(self, client_or_url, index: str = "lsr", kind: str = "rank_features",
+                 vocab: Vocabulary | None = None, field: str = "sparse", query_type: str = "neural_sparse",
+                 rules: QueryRules | None = None, bulk: BulkSettings | None = None):
+        if kind not in KINDS:
+            raise ValueError(f"Unknown index kind {kind!r}; choose one of {', '.join(KINDS)}.")
+        self.client = connect(client_or_url) if isinstance(client_or_url, str) else client_or_url
+        self.index_name = index
+        self.kind = kind
+        self.field = field
+        self.query_type = query_type
+        naming = KINDS[kind][1]
+        self.naming = FeatureNaming(naming, vocab if vocab is not None or naming == "id" else Vocabulary())
+        self.rules = rules or QueryRules()
+        self.bulk_settings = bulk or BulkSettings()
+
+    # ----------------------------------------------------------------------------- index management
+
+    def create(self, overwrite: bool = False, method_parameters: Mapping[str, Any] | None = None) -> bool:
+        """Create the index from its mapping file; returns False when it already exists (and is kept).
+
+        `method_parameters` overrides seismic's algorithm parameters (``n_postings``,
+        ``approximate_threshold``, ``quantization_ceiling_ingest`` ...).
+        """
+        exists = self.client.indices.exists(index=self.index_name)
+        if exists and not overwrite:
+            self._check_existing()
+            return False
+        if exists:
+            self.client.indices.delete(index=self.index_name)
+        body = load_definition("mappings", KINDS[self.kind][0])
+        if method_parameters:
+            if self.kind != "seismic":
+                raise ValueError("method_parameters apply to the seismic index kind only.")
+            body["mappings"]["properties"][self.field]["method"]["parameters"].update(method_parameters)
+        if self.field != "sparse":
+            body["mappings"]["properties"][self.field] = body["mappings"]["properties"].pop("sparse")
+        self.client.indices.create(index=self.index_name, body=body)
+        return True
+
+    def _check_existing(self) -> None:
+        mapping = self.client.indices.get_mapping(index=self.index_name)[self.index_name]["mappings"]
+        found = mapping.get("properties", {}).get(self.field, {}).get("type")
+        wanted = "rank_features" if self.kind == "rank_features" else "sparse_vector"
+        if found != wanted:
+            raise ValueError(f"Index {self.index_name!r} exists with field {self.field!r} of type {found!r}, "
+                             f"not {wanted!r}; pick another index name or create(overwrite=True).")
+
+    def drop(self) -> None:
+        self.client.indices.delete(index=self.index_name, ignore_unavailable=True)
+
+    def refresh(self) -> None:
+        self.client.indices.refresh(index=self.index_name)
+
+    def ensure_two_phase_pipeline(self, name: str = TWO_PHASE_PIPELINE) -> str:
+        """Create (or update) the named two-phase pipeline from ``pipelines/two_phase.json``.
+
+        `search(mode="two_phase")` sends the same definition with each request and does not need it;
+        the named pipeline is for other clients (``?search_pipeline=lsr-two-phase``, or as the index's
+        ``index.search.default_pipeline``).
+        """
+        self.client.transport.perform_request("PUT", f"/_search/pipeline/{name}",
+                                              body=load_definition("pipelines", "two_phase.json"))
+        return name
+
+    # ----------------------------------------------------------------------------- writing
+
+    def _source(self, doc_id: str, vector: SparseVector, meta: Mapping[str, Any] | None) -> dict:
+        source: dict[str, Any] = {"id": doc_id, self.field: self.naming.to_features(vector)}
+        rest = {}
+        for key, value in (meta or {}).items():
+            if key in TOP_LEVEL_METADATA:
+                source[key] = value
+            else:
+                rest[key] = value
+        if rest:
+            source["meta"] = rest
+        return source
+
+    def stream(self, docs: Iterable[Document]) -> Iterator[DocResult]:
+        """Bulk-index ``(id, SparseVector, metadata)`` tuples; yields one result per document.
+
+        The refresh interval is switched off during the load and restored afterwards.
+        """
+        with self._bulk_mode():
+            yield from stream_bulk(self.client, self.index_name, docs, self._source, self.bulk_settings)
+
+    def bulk(self, docs: Iterable[Document], progress: bool = True, total: int | None = None) -> IndexReport:
+        """Bulk-index a stream of documents and return the summary (progress bar with docs/s)."""
+        report = summarise(self.stream(docs), progress=progress, total=total)
+        if report.failed:
+            log.warning("bulk: %d documents failed, e.g. %s", len(report.failed), next(iter(report.failed.items())))
+        return report
+
+    def index(self, ids: Sequence[str], vectors: SparseBatch | Sequence[SparseVector],
+              metadata: Sequence[Mapping[str, Any] | None] | None = None) -> IndexReport:
+        if len(ids) != len(vectors) or (metadata is not None and len(metadata) != len(ids)):
+            raise ValueError(f"ids ({len(ids)}), vectors ({len(vectors)}) and metadata must have equal lengths.")
+        metas = metadata if metadata is not None else [None] * len(ids)
+        docs = ((doc_id, vectors[i], metas[i]) for i, doc_id in enumerate(ids))
+        report = self.bulk(docs, progress=len(ids) > 10_000, total=len(ids))
+        self.refresh()
+        return report
+
+    @contextmanager
+    def _bulk_mode(self):
+        settings = self.client.indices.get_settings(index=self.index_name, name="index.refresh_interval")
+        previous = settings[self.index_name]["settings"].get("index", {}).get("refresh_interval")
+        if previous == "-1":  # left over from a load that died with the node: restore the default
+            previous = None
+        self.client.indices.put_settings(index=self.index_name, body={"index": {"refresh_interval": "-1"}})
+        try:
+            yield
+        finally:
+            try:
+                self.client.indices.put_settings(index=self.index_name,
+                                                 body={"index": {"refresh_interval": previous}})
+            except Exception as exc:  # the node may be down: say so, keep the original error
+                log.warning("could not restore refresh_interval=%s on %s: %s", previous, self.index_name, exc)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        from opensearchpy import helpers
+
+        actions = ({"_op_type": "delete", "_index": self.index_name, "_id": i} for i in ids)
+        deleted = 0
+        for ok, item in helpers.streaming_bulk(self.client, actions, raise_on_error=False):
+            deleted += int(ok and item["delete"].get("result") == "deleted")
+        self.refresh()
+        return deleted
+
+    def count(self) -> int:
+        return int(self.client.count(index=self.index_name)["count"])
+
+    # ----------------------------------------------------------------------------- searching
+
+    def request(self, query: SparseVector, k: int = 10, explain: bool = False, mode: str = "exact",
+                method_parameters: Mapping[str, Any] | None = None) -> tuple[dict, dict, SparseVector, float]:
+        """(search body, URL params, the query as sent, its weight scale); useful to see what is sent."""
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"Unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}.")
+        if mode == "ann" and self.kind != "seismic":
+            raise ValueError("Sparse ANN needs an index of kind 'seismic'.")
+        sent, scale = self.rules.apply(query)
+        params = None
+        if mode == "ann":
+            params = {"k": k, "top_n": 10, "heap_factor": 1.0, **(method_parameters or {})}
+        body = {"size": k, "query": build_query(sent, self.naming, self.field, self.query_type, params)}
+        body["_source"] = True if explain else {"excludes": [self.field]}
+        if mode == "two_phase":  # the pipeline file, sent with the request (works in _msearch too)
+            body["search_pipeline"] = two_phase_pipeline()
+        return body, {}, sent, scale
+
+    def search(self, query: SparseVector, k: int = 10, explain: bool = False, mode: str = "exact",
+               method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
+        """Top-k documents; `mode` is "exact", "two_phase" (pipeline) or "ann" (seismic index)."""
+        if query.nnz == 0:
+            return []
+        body, params, sent, scale = self.request(query, k, explain, mode, method_parameters)
+        response = self.client.search(index=self.index_name, body=body, params=params)
+        return self._hits(response, sent, scale, explain)
+
+    def search_batch(self, queries: SparseBatch, k: int = 10, explain: bool = False, mode: str = "exact",
+                     method_parameters: Mapping[str, Any] | None = None, chunk: int = 64) -> list[list[Hit]]:
+        """Top-k for each query through _msearch, `chunk` queries per request."""
+        out: list[list[Hit]] = []
+        vectors = list(queries)
+        for start in range(0, len(vectors), chunk):
+            lines, sent_queries, params = [], [], {}
+            for q in vectors[start:start + chunk]:
+                if q.nnz == 0:
+                    continue
+                body, params, sent, scale = self.request(q, k, explain, mode, method_parameters)
+                lines += [{"index": self.index_name}, body]
+                sent_queries.append((sent, scale))
+            responses = iter(self.client.msearch(body=lines, params=params)["responses"]) if lines else iter(())
+            sent_it = iter(sent_queries)
+            for q in vectors[start:start + chunk]:
+                if q.nnz == 0:
+                    out.append([])
+                    continue
+                response = next(responses)
+                if "error" in response:
+                    raise RuntimeError(f"OpenSearch rejected a query: {response['error']}")
+                out.append(self._hits(response, *next(sent_it), explain))
+        return out
+
+    def _hits(self, response: dict, sent: SparseVector, scale: float, explain: bool) -> list[Hit]:
+        """Hits in model units: scores divided by the query's weight scale."""
+        hits = []
+        q = {int(t): float(w) / scale for t, w in zip(sent.ids, sent.weights)}
+        for h in response["hits"]["hits"]:
+            source = dict(h.get("_source") or {})
+            features = source.pop(self.field, None)
+            source.pop("id", None)
+            meta = {**source.pop("meta", {}), **source}
+            contributions = None
+            if explain and features is not None:
+                doc = self.naming.from_features(features)
+                contributions = {int(t): q[int(t)] * float(w) for t, w in zip(doc.ids, doc.weights) if int(t) in q}
+            hits.append(Hit(id=h["_id"], score=float(h["_score"]) / scale, metadata=meta, contributions=contributions))
+        return hits

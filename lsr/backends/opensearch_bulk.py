@@ -1,0 +1,154 @@
+"""Streaming bulk indexing into OpenSearch: generator in, per-document results out.
+
+Built on opensearch-py's `streaming_bulk` (chunking by count and bytes, back-off on 429). On top of it:
+documents are read from the caller's iterator one window at a time (bounded memory for millions of
+documents); a window that hits a connection error is retried with back-off from the first document
+without a result (ids are the document ids, so a retry overwrites, never duplicates); when the node
+stays unreachable, `BulkAborted` carries the report of everything accepted so far.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+import numpy as np
+
+from lsr.backends.base import IndexReport
+from lsr.sparse import SparseVector
+
+log = logging.getLogger(__name__)
+
+MAX_ID_BYTES = 512  # OpenSearch's limit on _id
+MIN_WEIGHT = float(np.finfo(np.float32).tiny)  # rank_features rejects 0 and sub-normal values
+
+Document = tuple[str, SparseVector, Mapping[str, Any] | None]
+
+
+@dataclass
+class DocResult:
+    """The outcome for one document: ``status`` is "indexed", "skipped" or "failed"."""
+
+    id: str
+    status: str
+    reason: str = ""
+
+
+@dataclass
+class BulkSettings:
+    chunk_size: int = 500  # documents per _bulk request
+    max_chunk_bytes: int = 8 * 1024 * 1024  # bytes per _bulk request (well under http.max_content_length)
+    window: int = 5000  # documents read from the caller's iterator at a time
+    max_retries: int = 5  # 429 retries per chunk (streaming_bulk)
+    connection_retries: int = 5  # retries of a window after connection errors
+    initial_backoff: float = 1.0
+    max_backoff: float = 30.0
+    skip_existing: bool = False  # op_type "create": ids already indexed are skipped, not overwritten
+
+
+class BulkAborted(RuntimeError):
+    """The node stayed unreachable; `report` has what was accepted before that."""
+
+    def __init__(self, message: str, report: IndexReport):
+        super().__init__(message)
+        self.report = report
+
+
+def check_document(doc_id: str, vector: SparseVector) -> str:
+    """Why a document cannot be indexed, or "" when it can."""
+    if not isinstance(doc_id, str) or not doc_id:
+        return "the id must be a non-empty string"
+    if len(doc_id.encode("utf-8")) > MAX_ID_BYTES:
+        return f"the id is longer than {MAX_ID_BYTES} bytes"
+    if not isinstance(vector, SparseVector):
+        return f"expected a SparseVector, got {type(vector).__name__}"
+    if not np.any(vector.weights >= MIN_WEIGHT):
+        return "the sparse vector has no positive weight, so it could never be retrieved"
+    return ""
+
+
+def stream_bulk(client, index: str, docs: Iterable[Document], to_source: Callable[[str, SparseVector, Mapping | None], dict],
+                settings: BulkSettings | None = None) -> Iterator[DocResult]:
+    """Index `docs` and yield one `DocResult` per document, in completion order."""
+    from opensearchpy import helpers
+    from opensearchpy.exceptions import ConnectionError as OSConnectionError, ConnectionTimeout
+
+    cfg = settings or BulkSettings()
+    op_type = "create" if cfg.skip_existing else "index"
+    it = iter(docs)
+    done = IndexReport()
+    while True:
+        window = list(itertools.islice(it, cfg.window))
+        if not window:
+            return
+        actions = []
+        for doc_id, vector, meta in window:
+            reason = check_document(doc_id, vector)
+            if reason:
+                done.failed[str(doc_id)] = reason
+                yield DocResult(str(doc_id), "failed", reason)
+                continue
+            actions.append({"_op_type": op_type, "_index": index, "_id": doc_id,
+                            "_source": to_source(doc_id, vector, meta)})
+        attempt = 0
+        while actions:
+            finished: set[str] = set()
+            try:
+                for ok, item in helpers.streaming_bulk(
+                        client, actions, chunk_size=cfg.chunk_size, max_chunk_bytes=cfg.max_chunk_bytes,
+                        raise_on_error=False, raise_on_exception=True, max_retries=cfg.max_retries,
+                        initial_backoff=cfg.initial_backoff, max_backoff=cfg.max_backoff, yield_ok=True):
+                    result = _result(ok, item)
+                    finished.add(result.id)
+                    _count(done, result)
+                    yield result
+                actions = []
+            except (OSConnectionError, ConnectionTimeout) as exc:
+                actions = [a for a in actions if a["_id"] not in finished]
+                attempt = attempt + 1 if not finished else 1
+                if attempt > cfg.connection_retries:
+                    raise BulkAborted(
+                        f"OpenSearch is unreachable ({exc.__class__.__name__}) after {cfg.connection_retries} "
+                        f"retries; {done.indexed} documents were indexed, {len(actions)} of the current window "
+                        "were not. Start the node and re-run: document ids make the re-run overwrite, never "
+                        "duplicate (skip_existing=True skips what is already there).", done) from exc
+                delay = min(cfg.max_backoff, cfg.initial_backoff * 2 ** (attempt - 1))
+                log.warning("bulk: connection error (%s); retrying %d documents in %.1f s (attempt %d/%d)",
+                            exc.__class__.__name__, len(actions), delay, attempt, cfg.connection_retries)
+                time.sleep(delay)
+
+
+def _result(ok: bool, item: dict) -> DocResult:
+    op, info = next(iter(item.items()))
+    doc_id = str(info.get("_id"))
+    if ok:
+        return DocResult(doc_id, "indexed")
+    status = info.get("status")
+    if status == 409 and op == "create":
+        return DocResult(doc_id, "skipped", "already indexed")
+    error = info.get("error") or info.get("exception") or "unknown error"
+    if isinstance(error, dict):
+        error = f"{error.get('type', '')}: {error.get('reason', '')}".strip(": ")
+    return DocResult(doc_id, "failed", f"HTTP {status}: {error}")
+
+
+def _count(report: IndexReport, result: DocResult) -> None:
+    if result.status == "indexed":
+        report.indexed += 1
+    elif result.status == "skipped":
+        report.skipped += 1
+    else:
+        report.failed[result.id] = result.reason
+
+
+def summarise(results: Iterable[DocResult], progress: bool = False, total: int | None = None) -> IndexReport:
+    """Consume per-document results into one report (with a docs/s progress bar when asked)."""
+    from tqdm.auto import tqdm
+
+    report = IndexReport()
+    for result in tqdm(results, total=total, unit="doc", desc="bulk", disable=not progress, smoothing=0.1):
+        _count(report, result)
+    return report
