@@ -59,3 +59,22 @@ def synthetic_split(n_docs: int = 64, per_doc: int = 4, dim: int = 16, seed: int
     return PairedSplit(name=name, doc_ids=[f"d{i}" for i in range(n_docs)], doc_emb=docs,
                        query_ids=[f"q{i}" for i in range(len(query_doc))], query_emb=queries,
                        query_doc=query_doc, query_tokens=tokens)
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> str:
+    """A live OpenSearch: OPENSEARCH_URL when set and healthy, else the local node of the project's manager.
+
+    Fails (never skips) when the node cannot be started, e.g. without Java >= 21 or Maven: CI runs these for real.
+    """
+    import os
+
+    from lsr.backends import opensearch_node as node
+
+    external = os.environ.get("OPENSEARCH_URL")
+    if external and node.is_healthy(external.rstrip("/")):
+        return external.rstrip("/")
+    try:
+        return node.start(node.NodeConfig.from_env())
+    except (node.NodeError, OSError) as exc:
+        pytest.fail(f"could not start the local OpenSearch node: {exc}", pytrace=False)
