@@ -1,10 +1,19 @@
-"""The text-encoder interface shared by frozen encoders."""
+"""The encoder interfaces shared by frozen encoders (never trained here), and small helpers."""
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Protocol, Sequence, TypeVar, Union, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:  # Pillow is only needed by image encoders
+    from PIL import Image
+
+    from lsr.sparse import SparseBatch, SparseVector
+
+ImageInput = Union[str, Path, "Image.Image"]
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -17,6 +26,51 @@ class TextEncoder(Protocol):
         ...
 
 
+@runtime_checkable
+class ImageTextEncoder(TextEncoder, Protocol):
+    """A dual encoder: images and captions land in one space of `dim` L2-normalised float32 dimensions.
+
+    `name` identifies the encoder and its weights (it keys the on-disk vector cache). Caption token ids
+    are bert-base-uncased WordPiece ids, used to mask D2S output to a caption's own tokens.
+    """
+
+    name: str
+    dim: int
+
+    def encode_images(self, images: Sequence[ImageInput], batch_size: int = 32,
+                      show_progress: bool = False) -> np.ndarray:
+        ...
+
+    def caption_token_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
+        ...
+
+
+@runtime_checkable
+class SparseImageEncoder(Protocol):
+    """An image encoder that emits sparse vocabulary vectors itself (no D2S model needed).
+
+    `image_features` is the cacheable dense part (`dim` floats per image); `features_to_sparse` turns
+    it into vocabulary weights; `encode_query` maps a text query into the same vocabulary space.
+    """
+
+    name: str
+    dim: int
+
+    def image_features(self, images: Sequence[ImageInput], batch_size: int = 32,
+                       show_progress: bool = False) -> np.ndarray:
+        ...
+
+    def features_to_sparse(self, features: np.ndarray) -> "SparseBatch":
+        ...
+
+    def encode_images_sparse(self, images: Sequence[ImageInput], batch_size: int = 32,
+                             show_progress: bool = False) -> "SparseBatch":
+        ...
+
+    def encode_query(self, text: str) -> "SparseVector":
+        ...
+
+
 def l2_normalise(x: np.ndarray, name: str = "vectors") -> np.ndarray:
     """Row-wise L2 normalisation; zero or non-finite rows are an error naming `name`."""
     x = np.asarray(x, dtype=np.float32)
@@ -26,3 +80,37 @@ def l2_normalise(x: np.ndarray, name: str = "vectors") -> np.ndarray:
         rows = np.flatnonzero(bad)[:5].tolist()
         raise ValueError(f"{name}: rows {rows} are zero or contain NaN/inf and cannot be normalised.")
     return x / norms
+
+
+def batches(items: Sequence[T], batch_size: int) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most `batch_size` items."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    for start in range(0, len(items), batch_size):
+        yield items[start:start + batch_size]
+
+
+def as_rgb_images(images: Sequence[ImageInput]) -> list["Image.Image"]:
+    """Open paths (with the safe loader of `lsr.images.io`) and convert PIL images to RGB."""
+    from PIL import Image
+
+    from lsr.images.io import open_rgb, to_rgb
+
+    out = []
+    for i, item in enumerate(images):
+        if isinstance(item, Image.Image):
+            out.append(to_rgb(item))
+        elif isinstance(item, (str, Path)):
+            out.append(open_rgb(item).image)
+        else:
+            raise TypeError(f"Image #{i} is a {type(item).__name__}; pass a file path or a PIL image.")
+    return out
+
+
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """The texts as a list; an empty or non-string text is an error naming its position."""
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str) or not t.strip():
+            raise ValueError(f"Text #{i} is empty or not a string; remove it or give it words.")
+    return texts

@@ -1,0 +1,35 @@
+"""Frozen image encoders by name, for the command line and scripts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lsr.encoders.base import ImageTextEncoder, SparseImageEncoder
+
+IMAGE_ENCODERS: dict[str, str] = {
+    "efficientnet-labels": "EfficientNet-Lite0 ImageNet classes -> class-name tokens (sparse, offline, no D2S)",
+    "blip": "BLIP ITC via transformers from a local directory (dense; needs a D2S model)",
+    "lavis-blip": "BLIP base via LAVIS from a local checkpoint (dense; needs a D2S model and the [lavis] extra)",
+    "lavis-albef": "ALBEF via LAVIS from a local checkpoint (dense; needs a D2S model and the [lavis] extra)",
+}
+
+
+def load_image_encoder(name: str, path: str | Path | None = None, device: str | None = None,
+                       tokenizer_dir: str | Path | None = None) -> ImageTextEncoder | SparseImageEncoder:
+    """Build encoder `name` from local files: `path` is the weights file or directory it needs
+    (optional for efficientnet-labels, whose weights come from an installed package)."""
+    if name == "efficientnet-labels":
+        from lsr.encoders.efficientnet_labels import EfficientNetLabelEncoder
+
+        return EfficientNetLabelEncoder(weights_path=path, device=device)
+    if name not in IMAGE_ENCODERS:
+        raise ValueError(f"Unknown image encoder {name!r}; choose one of {', '.join(IMAGE_ENCODERS)}.")
+    if path is None:
+        raise ValueError(f"Encoder {name!r} needs --encoder-path: a local model directory or checkpoint file.")
+    if name == "blip":
+        from lsr.encoders.blip import BlipEncoder
+
+        return BlipEncoder(path, device=device)
+    from lsr.encoders.lavis import LavisEncoder
+
+    return LavisEncoder(name.split("-", 1)[1], path, tokenizer_dir=tokenizer_dir, device=device)
