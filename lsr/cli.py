@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -93,30 +94,51 @@ def cmd_demo(args) -> int:
           f"({4 * args.train_images} caption pairs), {args.epochs} epochs; evaluated on Flickr30k 1k test.")
     report = run_experiment(cfg)
     print(report_text(report))
-    index_dir = Path(args.out) / "index"
-    _build_index(Path(args.out) / "model", "proxy:f30k/test", index_dir)
-    _run_queries(index_dir, Path(args.out) / "model", DEMO_QUERIES, k=3, expand=True)
+    from lsr.backends.embedded import EmbeddedIndex
+    from lsr.d2s.model import D2SModel
+
+    model_dir = Path(args.out) / "model"
+    index_args = argparse.Namespace(backend="embedded", index=str(Path(args.out) / "index"), model=model_dir,
+                                    split="proxy:f30k/test")
+    _build_index(index_args)
+    _run_queries(EmbeddedIndex.load(index_args.index), D2SModel.from_pretrained(model_dir), DEMO_QUERIES, k=3, expand=True)
     _print_published(report)
     return 0
 
 
-def _build_index(model_dir: Path, spec: str, index_dir: Path, jsonl: Path | None = None) -> None:
-    from lsr.backends.embedded import EmbeddedIndex
+def _open_backend(args, vocab, create: bool = False):
+    """The backend named by --backend: an embedded index directory or an OpenSearch index."""
+    if args.backend == "embedded":
+        from lsr.backends.embedded import EmbeddedIndex
+
+        return EmbeddedIndex() if create else EmbeddedIndex.load(args.index)
+    from lsr.backends.opensearch import OpenSearchIndex
+
+    index = OpenSearchIndex(args.url, index=args.index, kind=args.kind, vocab=vocab)
+    if create:
+        index.create(overwrite=args.overwrite)
+    return index
+
+
+def _build_index(args, jsonl: Path | None = None) -> None:
     from lsr.d2s.model import D2SModel
     from lsr.data.sources import load_split_spec
     from lsr.sparse import Vocabulary
 
     vocab = Vocabulary()
-    split = load_split_spec(spec, vocab)
-    model = D2SModel.from_pretrained(model_dir)
+    split = load_split_spec(args.split, vocab)
+    model = D2SModel.from_pretrained(args.model)
     docs = model.encode(split.doc_emb)
-    index = EmbeddedIndex(vocab_size=model.config.vocab_size)
+    index = _open_backend(args, vocab, create=True)
     meta = [{"caption": t} for t in split.doc_texts] if split.doc_texts else None
     report = index.index(split.doc_ids, docs, meta)
-    index.save(index_dir)
     s = docs.sparsity()
-    print(f"indexed {report.indexed} documents of {split.name} into {index_dir} "
-          f"(mean nnz {s['mean_nnz']:.1f}, {index.memory_bytes() / 1e6:.1f} MB)")
+    where = f"OpenSearch index {args.index!r} at {args.url}"
+    if args.backend == "embedded":
+        index.save(args.index)
+        where = f"{args.index} ({index.memory_bytes() / 1e6:.1f} MB)"
+    print(f"indexed {report.indexed} documents of {split.name} into {where} (mean nnz {s['mean_nnz']:.1f}); "
+          f"{len(report.failed)} failed" + (f", e.g. {next(iter(report.failed.items()))}" if report.failed else ""))
     if jsonl is not None:
         from lsr.exchange import write_jsonl
 
@@ -124,36 +146,57 @@ def _build_index(model_dir: Path, spec: str, index_dir: Path, jsonl: Path | None
         print(f"exported {len(docs)} vectors to {jsonl}")
 
 
-def _run_queries(index_dir: Path, model_dir: Path, queries, k: int, expand: bool) -> None:
-    from lsr.backends.embedded import EmbeddedIndex
-    from lsr.d2s.model import D2SModel
+def _run_queries(backend, model, queries, k: int, expand: bool, **search_options) -> None:
     from lsr.encoders.minilm import MiniLMEncoder
     from lsr.search import SparseSearcher
     from lsr.sparse import Vocabulary
 
-    model = D2SModel.from_pretrained(model_dir)
-    searcher = SparseSearcher(EmbeddedIndex.load(index_dir), model, MiniLMEncoder(), Vocabulary())
+    searcher = SparseSearcher(backend, model, MiniLMEncoder(), Vocabulary())
     for text in queries:
         q = searcher.encode_query(text, expand)
         print(f"\nquery: {text!r}  ({'expanded' if expand else 'no expansion'}, {q.nnz} terms: "
               + ", ".join(f"{t} {w:.2f}" for t, w in q.decode(searcher.vocab, 8)) + ")")
-        for rank, hit in enumerate(searcher.backend.search(q, k=k, explain=True), 1):
+        for rank, hit in enumerate(searcher.backend.search(q, k=k, explain=True, **search_options), 1):
             tokens = ", ".join(f"{t} {c:.2f}" for t, c in searcher.top_tokens(hit, 5))
             caption = hit.metadata.get("caption") or hit.metadata.get("path") or ""
             print(f"  {rank}. {hit.id} score {hit.score:.3f}  [{tokens}]  {caption}")
 
 
 def cmd_index(args) -> int:
-    _build_index(Path(args.model), args.split, Path(args.index), Path(args.jsonl) if args.jsonl else None)
+    _build_index(args, Path(args.jsonl) if args.jsonl else None)
     return 0
 
 
 def cmd_search(args) -> int:
-    if args.backend != "embedded":
-        print(f"backend {args.backend!r} is not available in this build; use --backend embedded", file=sys.stderr)
+    if args.encoder is not None:
+        from lsr.cli_images import search_images
+
+        return search_images(args)
+    if args.model is None:
+        print("error: --model is required (or --encoder NAME for an image index)", file=sys.stderr)
         return 2
-    _run_queries(Path(args.index), Path(args.model), args.query, k=args.k, expand=not args.no_expansion)
+    from lsr.d2s.model import D2SModel
+    from lsr.sparse import Vocabulary
+
+    model = D2SModel.from_pretrained(args.model)  # a wrong model path is the commonest mistake: check it first
+    backend = _open_backend(args, Vocabulary())
+    options = {} if args.backend == "embedded" else {"mode": args.mode}
+    _run_queries(backend, model, args.query, k=args.k, expand=not args.no_expansion, **options)
     return 0
+
+
+def _add_backend_args(p: argparse.ArgumentParser, searching: bool) -> None:
+    p.add_argument("--backend", choices=("embedded", "opensearch"), default="embedded")
+    p.add_argument("--index", required=True, help="embedded: index directory; opensearch: index name")
+    p.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200"),
+                   help="OpenSearch URL (default: OPENSEARCH_URL or http://127.0.0.1:9200; `lsr opensearch start`)")
+    p.add_argument("--kind", choices=("rank_features", "seismic"), default="rank_features",
+                   help="OpenSearch index kind: exact rank_features, or seismic sparse ANN")
+    if searching:
+        p.add_argument("--mode", choices=("exact", "two_phase", "ann"), default="exact",
+                       help="OpenSearch search mode: exact neural_sparse, the two-phase pipeline, or ANN (seismic)")
+    else:
+        p.add_argument("--overwrite", action="store_true", help="drop and recreate an existing OpenSearch index")
 
 
 def cmd_eval(args) -> int:
@@ -237,18 +280,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval", nargs="+", default=["proxy:f30k/test"], metavar="SOURCE/SPLIT")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("index", help="encode a split's documents and build an embedded index")
+    p = sub.add_parser("index", help="encode a split's documents and index them (embedded or OpenSearch)")
     p.add_argument("--model", required=True)
     p.add_argument("--split", default="proxy:f30k/test", metavar="SOURCE/SPLIT")
-    p.add_argument("--index", required=True, help="index directory to write")
+    _add_backend_args(p, searching=False)
     p.add_argument("--jsonl", default=None, help="also export the vectors as JSON lines")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="keyword-style text search over an index")
     p.add_argument("query", nargs="+")
-    p.add_argument("--index", required=True)
-    p.add_argument("--model", required=True)
-    p.add_argument("--backend", default="embedded")
+    p.add_argument("--model", default=None, help="D2S model directory (not needed with --encoder efficientnet-labels)")
+    p.add_argument("--encoder", default=None, help="search an image index built by `lsr index-images` with this encoder")
+    _add_backend_args(p, searching=True)
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--no-expansion", action="store_true", help="keep only the query's own tokens")
     p.set_defaults(func=cmd_search)
@@ -268,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p, ())
     _add_train_args(p)
     p.set_defaults(func=cmd_sweep)
+    from lsr.cli_opensearch import add_parser as add_opensearch_parser
+    add_opensearch_parser(sub)
+    from lsr.cli_images import add_parser as add_images_parser
+    add_images_parser(sub)
     return parser
 
 
