@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Protocol, Sequence, TypeVar, Union, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence, TypeVar, Union, runtime_checkable
 
 import numpy as np
+from tqdm.auto import tqdm
 
 if TYPE_CHECKING:  # Pillow is only needed by image encoders
+    import torch
     from PIL import Image
 
     from lsr.sparse import SparseBatch, SparseVector
@@ -88,6 +90,20 @@ def batches(items: Sequence[T], batch_size: int) -> Iterator[Sequence[T]]:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     for start in range(0, len(items), batch_size):
         yield items[start:start + batch_size]
+
+
+def encode_image_batches(images: Sequence[ImageInput], batch_size: int, dim: int,
+                         forward: Callable[[list["Image.Image"]], "torch.Tensor"],
+                         show_progress: bool = False) -> np.ndarray:
+    """Run `forward` (RGB PIL images -> (b, dim) tensor) over batches; float32 (n, dim) rows in input order."""
+    images = list(images)
+    out = np.zeros((len(images), dim), dtype=np.float32)
+    done = 0
+    for chunk in tqdm(batches(images, batch_size), desc="encode images", disable=not show_progress,
+                      total=-(-len(images) // batch_size), unit="batch"):
+        out[done:done + len(chunk)] = forward(as_rgb_images(chunk)).float().cpu().numpy()
+        done += len(chunk)
+    return out
 
 
 def as_rgb_images(images: Sequence[ImageInput]) -> list["Image.Image"]:

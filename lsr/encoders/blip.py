@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lsr.encoders.base import ImageInput, as_rgb_images, batches, check_texts, l2_normalise
+from lsr.encoders.base import ImageInput, batches, check_texts, encode_image_batches, l2_normalise
 from lsr.encoders.minilm import resolve_device
 from lsr.sparse import Vocabulary
 
@@ -71,14 +71,12 @@ class BlipEncoder:
     def encode_images(self, images: Sequence[ImageInput], batch_size: int = 32,
                       show_progress: bool = False) -> np.ndarray:
         """L2-normalised (n, dim) float32 image embeddings."""
-        out = np.zeros((len(images), self.dim), dtype=np.float32)
-        done = 0
-        for chunk in tqdm(batches(list(images), batch_size), desc="encode images", disable=not show_progress,
-                          total=-(-len(images) // batch_size), unit="batch"):
-            pixels = self.processor(images=as_rgb_images(chunk), return_tensors="pt")["pixel_values"]
-            hidden = self.model.vision_model(pixel_values=pixels.to(self.device))[0]
-            out[done:done + len(chunk)] = self.model.vision_proj(hidden[:, 0]).float().cpu().numpy()
-            done += len(chunk)
+
+        def forward(chunk):
+            pixels = self.processor(images=chunk, return_tensors="pt")["pixel_values"]
+            return self.model.vision_proj(self.model.vision_model(pixel_values=pixels.to(self.device))[0][:, 0])
+
+        out = encode_image_batches(images, batch_size, self.dim, forward, show_progress)
         return l2_normalise(out, "BLIP image embeddings")
 
     @torch.inference_mode()

@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import scipy.sparse as sp
 import torch
-from tqdm.auto import tqdm
 
-from lsr.encoders.base import ImageInput, as_rgb_images, batches
+from lsr.encoders.base import ImageInput, encode_image_batches
 from lsr.encoders.efficientnet_lite import IMAGE_SIZE, load_lite0
 from lsr.encoders.label_tokens import class_token_matrix, imagenet_class_names, text_token_ids
 from lsr.encoders.minilm import resolve_device
@@ -91,14 +90,11 @@ class EfficientNetLabelEncoder:
     def image_features(self, images: Sequence[ImageInput], batch_size: int = 32,
                        show_progress: bool = False) -> np.ndarray:
         """Class probabilities, float32 (n, 1000)."""
-        out = np.zeros((len(images), self.dim), dtype=np.float32)
-        done = 0
-        for chunk in tqdm(batches(list(images), batch_size), desc="encode images", disable=not show_progress,
-                          total=-(-len(images) // batch_size), unit="batch"):
-            pixels = preprocess(as_rgb_images(chunk), self.normalisation).to(self.device)
-            out[done:done + len(chunk)] = self.model(pixels).float().softmax(-1).cpu().numpy()
-            done += len(chunk)
-        return out
+
+        def forward(chunk):
+            return self.model(preprocess(chunk, self.normalisation).to(self.device)).float().softmax(-1)
+
+        return encode_image_batches(images, batch_size, self.dim, forward, show_progress)
 
     def features_to_sparse(self, features: np.ndarray) -> SparseBatch:
         """Keep each image's top-k classes (prob >= min_prob) and sum their probabilities per token."""

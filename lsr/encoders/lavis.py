@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lsr.encoders.base import ImageInput, as_rgb_images, batches, check_texts, l2_normalise
+from lsr.encoders.base import ImageInput, check_texts, encode_image_batches, l2_normalise
 from lsr.encoders.minilm import resolve_device
 from lsr.sparse import Vocabulary, default_tokenizer_dir
 
@@ -72,14 +72,11 @@ class LavisEncoder:
     @torch.inference_mode()
     def encode_images(self, images: Sequence[ImageInput], batch_size: int = 32,
                       show_progress: bool = False) -> np.ndarray:
-        out = np.zeros((len(images), self.dim), dtype=np.float32)
-        done = 0
-        for chunk in tqdm(batches(list(images), batch_size), desc="encode images", disable=not show_progress,
-                          total=-(-len(images) // batch_size), unit="batch"):
-            pixels = torch.stack([self.image_processor(img) for img in as_rgb_images(chunk)]).to(self.device)
-            embeds = self.model.visual_encoder.forward_features(pixels)
-            out[done:done + len(chunk)] = self.model.vision_proj(embeds[:, 0]).float().cpu().numpy()
-            done += len(chunk)
+        def forward(chunk):
+            pixels = torch.stack([self.image_processor(img) for img in chunk]).to(self.device)
+            return self.model.vision_proj(self.model.visual_encoder.forward_features(pixels)[:, 0])
+
+        out = encode_image_batches(images, batch_size, self.dim, forward, show_progress)
         return l2_normalise(out, f"LAVIS {self.family} image embeddings")
 
     @torch.inference_mode()
