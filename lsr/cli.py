@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
+
+from lsr.cli_backends import add_backend_args, describe, open_backend, search_options
 
 DEMO_QUERIES = ("a dog catching a frisbee", "two men playing guitars on a stage", "a little girl in a pink dress",
                 "people riding bikes down a city street")
@@ -106,20 +107,6 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _open_backend(args, vocab, create: bool = False):
-    """The backend named by --backend: an embedded index directory or an OpenSearch index."""
-    if args.backend == "embedded":
-        from lsr.backends.embedded import EmbeddedIndex
-
-        return EmbeddedIndex() if create else EmbeddedIndex.load(args.index)
-    from lsr.backends.opensearch import OpenSearchIndex
-
-    index = OpenSearchIndex(args.url, index=args.index, kind=args.kind, vocab=vocab)
-    if create:
-        index.create(overwrite=args.overwrite)
-    return index
-
-
 def _build_index(args, jsonl: Path | None = None) -> None:
     from lsr.d2s.model import D2SModel
     from lsr.data.sources import load_split_spec
@@ -129,11 +116,11 @@ def _build_index(args, jsonl: Path | None = None) -> None:
     split = load_split_spec(args.split, vocab)
     model = D2SModel.from_pretrained(args.model)
     docs = model.encode(split.doc_emb)
-    index = _open_backend(args, vocab, create=True)
+    index = open_backend(args, vocab, "create")
     meta = [{"caption": t} for t in split.doc_texts] if split.doc_texts else None
     report = index.index(split.doc_ids, docs, meta)
     s = docs.sparsity()
-    where = f"OpenSearch index {args.index!r} at {args.url}"
+    where = describe(args)
     if args.backend == "embedded":
         index.save(args.index)
         where = f"{args.index} ({index.memory_bytes() / 1e6:.1f} MB)"
@@ -179,24 +166,9 @@ def cmd_search(args) -> int:
     from lsr.sparse import Vocabulary
 
     model = D2SModel.from_pretrained(args.model)  # a wrong model path is the commonest mistake: check it first
-    backend = _open_backend(args, Vocabulary())
-    options = {} if args.backend == "embedded" else {"mode": args.mode}
-    _run_queries(backend, model, args.query, k=args.k, expand=not args.no_expansion, **options)
+    backend = open_backend(args, Vocabulary(), missing_hint=f"build one with `lsr index --index {args.index}`")
+    _run_queries(backend, model, args.query, k=args.k, expand=not args.no_expansion, **search_options(args))
     return 0
-
-
-def _add_backend_args(p: argparse.ArgumentParser, searching: bool) -> None:
-    p.add_argument("--backend", choices=("embedded", "opensearch"), default="embedded")
-    p.add_argument("--index", required=True, help="embedded: index directory; opensearch: index name")
-    p.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200"),
-                   help="OpenSearch URL (default: OPENSEARCH_URL or http://127.0.0.1:9200; `lsr opensearch start`)")
-    p.add_argument("--kind", choices=("rank_features", "seismic"), default="rank_features",
-                   help="OpenSearch index kind: exact rank_features, or seismic sparse ANN")
-    if searching:
-        p.add_argument("--mode", choices=("exact", "two_phase", "ann"), default="exact",
-                       help="OpenSearch search mode: exact neural_sparse, the two-phase pipeline, or ANN (seismic)")
-    else:
-        p.add_argument("--overwrite", action="store_true", help="drop and recreate an existing OpenSearch index")
 
 
 def cmd_eval(args) -> int:
@@ -283,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="encode a split's documents and index them (embedded or OpenSearch)")
     p.add_argument("--model", required=True)
     p.add_argument("--split", default="proxy:f30k/test", metavar="SOURCE/SPLIT")
-    _add_backend_args(p, searching=False)
+    add_backend_args(p, searching=False)
     p.add_argument("--jsonl", default=None, help="also export the vectors as JSON lines")
     p.set_defaults(func=cmd_index)
 
@@ -291,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", nargs="+")
     p.add_argument("--model", default=None, help="D2S model directory (not needed with --encoder efficientnet-labels)")
     p.add_argument("--encoder", default=None, help="search an image index built by `lsr index-images` with this encoder")
-    _add_backend_args(p, searching=True)
+    add_backend_args(p, searching=True)
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--no-expansion", action="store_true", help="keep only the query's own tokens")
     p.set_defaults(func=cmd_search)

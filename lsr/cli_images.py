@@ -1,18 +1,32 @@
 """Command line for image folders: `lsr index-images DIR ...` and `lsr search-images QUERY ...`.
 
-`lsr search QUERY --encoder NAME` reaches the same search through `search_images`.
+`lsr search QUERY --encoder NAME` reaches the same search through `search_images`. Both backends work
+(`--backend embedded|opensearch`, flags shared with `lsr index | search` through `lsr.cli_backends`).
+
+Besides the index, a folder index keeps state: the manifest (which files the backend holds, in which
+version), the feature cache and the settings (which encoder built it). The embedded backend keeps it in
+its index directory. For OpenSearch it lives in `--state DIR`, by default
+`$XDG_CACHE_HOME/lsr/images/<host>-<port>/<index name>` (`~/.cache/...`): per user, outside the image
+folder (which may be read-only or synced, and which `search-images` does not know) and outside the
+OpenSearch node home, keyed by node and index so two nodes with an index of the same name never share a
+manifest. Losing it is safe: the next run re-encodes and re-indexes every file under the same ids
+(replacing, not duplicating); only files deleted meanwhile can no longer be pruned.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
 
+from lsr.cli_backends import add_backend_args, describe, open_backend, search_options
 from lsr.encoders.registry import IMAGE_ENCODERS
 
-SETTINGS = "images.json"  # beside the index: which encoder (and D2S model) built it
+SETTINGS = "images.json"  # in the state directory: which encoder (and D2S model) built the index
 MANIFEST = "images-manifest.parquet"
 CACHE = "feature-cache"
 
@@ -23,11 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index-images", help="index a folder of images (recursively, incrementally)",
                        description=f"Encoders: {encoders}.")
     p.add_argument("folder", help="image folder; document ids are paths relative to it")
-    p.add_argument("--index", required=True, help="index directory (created or updated)")
     p.add_argument("--encoder", choices=sorted(IMAGE_ENCODERS), default="efficientnet-labels")
     _add_encoder_args(p)
-    p.add_argument("--backend", default="embedded", help="index backend (embedded)")
-    p.add_argument("--cache", default=None, help=f"feature cache directory (default: INDEX/{CACHE})")
+    add_backend_args(p, searching=False)
+    _add_state_arg(p)
+    p.add_argument("--cache", default=None, help=f"feature cache directory (default: STATE/{CACHE})")
     p.add_argument("--no-cache", action="store_true", help="do not read or write encoder features on disk")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-pixels", type=int, default=None, help="refuse larger images (default ~89.5M, Pillow's)")
@@ -36,14 +50,46 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("search-images", help="text search over an index built by index-images")
     p.add_argument("query", nargs="+")
-    p.add_argument("--index", required=True)
     p.add_argument("--encoder", choices=sorted(IMAGE_ENCODERS), default=None,
-                   help=f"default: the one recorded in INDEX/{SETTINGS}")
+                   help=f"default: the one recorded in STATE/{SETTINGS}")
     _add_encoder_args(p)
-    p.add_argument("--backend", default="embedded")
+    add_backend_args(p, searching=True)
+    _add_state_arg(p)
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--no-expansion", action="store_true", help="dense encoders: keep only the query's own tokens")
     p.set_defaults(func=search_images)
+
+
+def _add_state_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state", default=None,
+                   help="directory for the manifest, feature cache and settings (default: the index directory "
+                        "for embedded; $XDG_CACHE_HOME/lsr/images/HOST-PORT/INDEX for opensearch)")
+
+
+def default_state_dir(url: str, index_name: str) -> Path:
+    """Where an OpenSearch folder index keeps its state unless `--state` says otherwise (module docstring)."""
+    parts = urlsplit(url if "//" in url else f"http://{url}")
+    node = f"{parts.hostname or 'localhost'}-{parts.port or (443 if parts.scheme == 'https' else 9200)}"
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache_home / "lsr" / "images" / node / index_name
+
+
+def state_dir(args: argparse.Namespace) -> Path:
+    """The state directory for these flags; refuses one inside the local OpenSearch node's home."""
+    if getattr(args, "state", None):
+        state = Path(args.state)
+    elif args.backend == "embedded":
+        return Path(args.index)
+    else:
+        state = default_state_dir(args.url, args.index)
+    if args.backend == "opensearch":
+        from lsr.backends.opensearch_node import NodeConfig
+
+        home = NodeConfig.from_env().home.resolve()
+        if state.resolve().is_relative_to(home):
+            raise ValueError(f"--state {state} lies inside the OpenSearch node home {home}, which the node "
+                             "manager owns; pick a directory elsewhere.")
+    return state
 
 
 def _add_encoder_args(p: argparse.ArgumentParser) -> None:
@@ -55,26 +101,32 @@ def _add_encoder_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_index_images(args: argparse.Namespace) -> int:
+    """Index (or update) a folder into the backend; prints the run's summary and each failed file."""
     from lsr.d2s.model import D2SModel
     from lsr.encoders.registry import load_image_encoder
     from lsr.images import index_image_folder
     from lsr.images.io import DEFAULT_MAX_PIXELS
 
-    index_dir = Path(args.index)
+    state = state_dir(args)
     encoder = load_image_encoder(args.encoder, args.encoder_path, args.device, args.tokenizer_dir)
     model = D2SModel.from_pretrained(args.model) if args.model else None
     vocab_size = model.config.vocab_size if model is not None else len(encoder.vocab)
-    backend, save = _open_backend(args.backend, index_dir, vocab_size, create=True)
-    cache = None if args.no_cache else Path(args.cache) if args.cache else index_dir / CACHE
+    backend = open_backend(args, encoder.vocab, "update", vocab_size,
+                           missing_hint=f"build one with `lsr index-images FOLDER --index {args.index}`")
+    if args.overwrite:  # the old manifest describes documents that are gone now
+        (state / MANIFEST).unlink(missing_ok=True)
+    cache = None if args.no_cache else Path(args.cache) if args.cache else state / CACHE
     report = index_image_folder(
-        args.folder, encoder, backend, model, manifest_path=index_dir / MANIFEST, cache_dir=cache,
+        args.folder, encoder, backend, model, manifest_path=state / MANIFEST, cache_dir=cache,
         batch_size=args.batch_size, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, prune=args.prune,
-        commit=save, show_progress=sys.stderr.isatty(),
+        commit=_commit(args, backend), show_progress=sys.stderr.isatty(),
     )
     settings = {"encoder": args.encoder, "encoder_path": args.encoder_path, "model": args.model,
                 "tokenizer_dir": args.tokenizer_dir, "folder": str(Path(args.folder).absolute())}
-    (index_dir / SETTINGS).write_text(json.dumps(settings, indent=2))
-    print(f"{args.folder}: {report.summary()}; {backend.count()} images in {index_dir}")
+    state.mkdir(parents=True, exist_ok=True)
+    (state / SETTINGS).write_text(json.dumps(settings, indent=2))
+    print(f"{args.folder}: {report.summary()}; {backend.count()} images in {describe(args)}"
+          + ("" if state == Path(args.index) else f" (state: {state})"))
     for path, reason in sorted(report.failed.items()):
         print(f"  failed {path}: {reason}")
     return 0
@@ -87,17 +139,19 @@ def search_images(args: argparse.Namespace) -> int:
     from lsr.encoders.registry import load_image_encoder
     from lsr.search import SparseSearcher
 
-    index_dir = Path(args.index)
-    settings = json.loads((index_dir / SETTINGS).read_text()) if (index_dir / SETTINGS).is_file() else {}
+    state = state_dir(args)
+    settings = json.loads((state / SETTINGS).read_text()) if (state / SETTINGS).is_file() else {}
     name = args.encoder or settings.get("encoder")
     if name is None:
-        raise ValueError(f"No --encoder given and no {SETTINGS} in {index_dir}; pass --encoder.")
+        raise ValueError(f"No --encoder given and no {SETTINGS} in {state}: build the index with `lsr index-images "
+                         f"FOLDER --index {args.index}` (same --backend, --url and --state), or pass --encoder.")
     same = name == settings.get("encoder")
     path = getattr(args, "encoder_path", None) or (settings.get("encoder_path") if same else None)
     model_dir = getattr(args, "model", None) or (settings.get("model") if same else None)
     tokenizer_dir = getattr(args, "tokenizer_dir", None) or (settings.get("tokenizer_dir") if same else None)
     encoder = load_image_encoder(name, path, getattr(args, "device", None), tokenizer_dir)
-    backend, _ = _open_backend(getattr(args, "backend", "embedded"), index_dir, None, create=False)
+    backend = open_backend(args, encoder.vocab, "open",
+                           missing_hint=f"build one with `lsr index-images FOLDER --index {args.index}`")
     text = " ".join(args.query) if isinstance(args.query, list) else args.query
     if isinstance(encoder, SparseImageEncoder):
         query = encoder.encode_query(text)
@@ -109,7 +163,7 @@ def search_images(args: argparse.Namespace) -> int:
         query = searcher.encode_query(text, expand=not getattr(args, "no_expansion", False))
         vocab = encoder.vocab
     print(f"query: {text!r} ({query.nnz} terms: " + ", ".join(f"{t} {w:.2f}" for t, w in query.decode(vocab, 8)) + ")")
-    hits = backend.search(query, k=args.k, explain=True)
+    hits = backend.search(query, k=args.k, explain=True, **search_options(args))
     if not hits:
         print("  no matching images")
     for rank, hit in enumerate(hits, 1):
@@ -119,19 +173,9 @@ def search_images(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_backend(kind: str, index_dir: Path, vocab_size: int | None, create: bool):
-    """(backend, save callback) for `kind`; only the embedded index is available here."""
-    from lsr.backends.embedded import EmbeddedIndex
-
-    if kind != "embedded":
-        raise ValueError(f"Backend {kind!r} is not available for image folders yet; use --backend embedded.")
-    if (index_dir / "index.json").is_file():
-        index = EmbeddedIndex.load(index_dir, mmap=False)
-        if vocab_size is not None and index.vocab_size != vocab_size:
-            raise ValueError(f"{index_dir} holds vectors over {index.vocab_size} tokens, the encoder gives "
-                             f"{vocab_size}; use a new --index directory.")
-    elif create:
-        index = EmbeddedIndex(vocab_size=vocab_size)
-    else:
-        raise FileNotFoundError(f"No index in {index_dir}; build one with `lsr index-images FOLDER --index {index_dir}`.")
-    return index, lambda: index.save(index_dir)
+def _commit(args: argparse.Namespace, backend) -> Callable[[], None]:
+    """What makes the backend's writes durable before the manifest is saved: save the embedded index
+    directory, or refresh the OpenSearch index (its writes are already acknowledged by the node)."""
+    if args.backend == "embedded":
+        return lambda: backend.save(args.index)
+    return backend.refresh
