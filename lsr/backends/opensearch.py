@@ -119,8 +119,9 @@ class OpenSearchIndex(SparseBackend):
     def drop(self) -> None:
         self.client.indices.delete(index=self.index_name, ignore_unavailable=True)
 
-    def refresh(self) -> None:
-        self.client.indices.refresh(index=self.index_name)
+    def refresh(self, timeout: float = 600.0) -> None:
+        """Make indexed documents searchable (on a seismic index this also builds the ANN structures)."""
+        self.client.indices.refresh(index=self.index_name, request_timeout=timeout)
 
     def ensure_two_phase_pipeline(self, name: str = TWO_PHASE_PIPELINE) -> str:
         """Create (or update) the named two-phase pipeline from ``pipelines/two_phase.json``.

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # Pillow is only needed by image encoders
     import torch
     from PIL import Image
 
-    from lsr.sparse import SparseBatch, SparseVector
+    from lsr.sparse import SparseBatch, SparseVector, Vocabulary
 
 ImageInput = Union[str, Path, "Image.Image"]
 T = TypeVar("T")
@@ -45,6 +45,27 @@ class ImageTextEncoder(TextEncoder, Protocol):
 
     def caption_token_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
         ...
+
+
+class CaptionTokens:
+    """Caption token ids over the bert-base-uncased vocabulary (loaded on first use), for no-expansion masking.
+
+    Mixed into encoders whose own tokenizer may differ from the sparse vocabulary.
+    """
+
+    _vocab: "Vocabulary | None" = None
+
+    @property
+    def vocab(self) -> "Vocabulary":
+        if self._vocab is None:
+            from lsr.sparse import Vocabulary
+
+            self._vocab = Vocabulary()
+        return self._vocab
+
+    def caption_token_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """bert-base-uncased ids of each caption (unique, sorted, no special tokens)."""
+        return self.vocab.token_ids(check_texts(texts))
 
 
 @runtime_checkable

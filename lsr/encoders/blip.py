@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lsr.encoders.base import ImageInput, batches, check_texts, encode_image_batches, l2_normalise
+from lsr.encoders.base import CaptionTokens, ImageInput, batches, check_texts, encode_image_batches, l2_normalise
 from lsr.encoders.minilm import resolve_device
 from lsr.sparse import Vocabulary
 
@@ -33,7 +33,7 @@ def pil_image_processor_class():
     return BlipImageProcessorPil
 
 
-class BlipEncoder:
+class BlipEncoder(CaptionTokens):
     """Frozen BLIP ITC dual encoder: `encode_images` and `encode_texts` share one space."""
 
     def __init__(self, model_dir: str | Path, device: str | None = None, max_length: int = 35,
@@ -60,13 +60,6 @@ class BlipEncoder:
         self.name = name or f"blip-{Path(source).name}"
         self._vocab = vocab
 
-    @property
-    def vocab(self) -> Vocabulary:
-        """The bert-base-uncased vocabulary used for caption token ids (loaded on first use)."""
-        if self._vocab is None:
-            self._vocab = Vocabulary()
-        return self._vocab
-
     @torch.inference_mode()
     def encode_images(self, images: Sequence[ImageInput], batch_size: int = 32,
                       show_progress: bool = False) -> np.ndarray:
@@ -92,7 +85,3 @@ class BlipEncoder:
             hidden = self.model.text_encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])[0]
             out[idx] = self.model.text_proj(hidden[:, 0]).float().cpu().numpy()
         return l2_normalise(out, "BLIP text embeddings")
-
-    def caption_token_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """bert-base-uncased ids of each caption, for D2S no-expansion masking."""
-        return self.vocab.token_ids(check_texts(texts))

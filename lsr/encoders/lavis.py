@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lsr.encoders.base import ImageInput, check_texts, encode_image_batches, l2_normalise
+from lsr.encoders.base import CaptionTokens, ImageInput, check_texts, encode_image_batches, l2_normalise
 from lsr.encoders.minilm import resolve_device
 from lsr.sparse import Vocabulary, default_tokenizer_dir
 
@@ -42,7 +42,7 @@ def import_lavis():
     return registry
 
 
-class LavisEncoder:
+class LavisEncoder(CaptionTokens):
     """Frozen ALBEF or BLIP (base) ITC dual encoder from a local LAVIS checkpoint."""
 
     def __init__(self, family: str, checkpoint: str | Path, tokenizer_dir: str | Path | None = None,
@@ -62,12 +62,6 @@ class LavisEncoder:
         self.dim = int(self.model.vision_proj.out_features)
         self.name = f"lavis-{family}-{model_type}-{checkpoint.stem}"
         self._vocab = vocab
-
-    @property
-    def vocab(self) -> Vocabulary:
-        if self._vocab is None:
-            self._vocab = Vocabulary()
-        return self._vocab
 
     @torch.inference_mode()
     def encode_images(self, images: Sequence[ImageInput], batch_size: int = 32,
@@ -89,9 +83,6 @@ class LavisEncoder:
             features = self.model.extract_features({"image": None, "text_input": chunk}, mode="text")
             out[start:start + len(chunk)] = features.text_embeds_proj[:, 0].float().cpu().numpy()
         return l2_normalise(out, f"LAVIS {self.family} text embeddings")
-
-    def caption_token_ids(self, texts: Sequence[str]) -> list[np.ndarray]:
-        return self.vocab.token_ids(check_texts(texts))
 
 
 def _build(registry, family: str, model_type: str, checkpoint: Path, tokenizer_dir: Path):
