@@ -180,6 +180,8 @@ def cmd_eval(args) -> int:
 
     vocab = Vocabulary()
     model = D2SModel.from_pretrained(args.model)
+    if args.min_weight is not None:
+        model.config.min_weight = args.min_weight
     results = {}
     for spec in args.eval:
         split = load_split_spec(spec, vocab)
@@ -187,7 +189,8 @@ def cmd_eval(args) -> int:
         results[split.name] = rows
         print(format_table(rows, title=f"== {split.name} ==  (caption proxy numbers where the source is proxy:)"))
         print(gap_to_reference(rows, "dense cosine (teacher)"))
-    write_json(Path(args.out) / "eval.json", {"model": args.model, "results": results})
+    write_json(Path(args.out) / "eval.json", {"model": args.model, "min_weight": model.config.min_weight,
+                                               "results": results})
     return 0
 
 
@@ -250,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--out", default="runs/eval")
     p.add_argument("--eval", nargs="+", default=["proxy:f30k/test"], metavar="SOURCE/SPLIT")
+    p.add_argument("--min-weight", type=float, default=None,
+                   help="static pruning: drop weights <= this from queries and documents (default: the model's)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("index", help="encode a split's documents and index them (embedded or OpenSearch)")

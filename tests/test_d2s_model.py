@@ -73,3 +73,21 @@ def test_encode_returns_sparse_batch_and_rejects_bad_vectors():
         model.encode(np.full((1, 8), np.nan, dtype=np.float32))
     with pytest.raises(ValueError, match="shape"):
         model.encode(np.zeros((1, 7), dtype=np.float32))
+
+
+def test_min_weight_prunes_at_encode_and_is_saved(tmp_path):
+    torch.manual_seed(0)
+    model = D2SModel(D2SConfig(dense_dim=8, hidden_dim=16))
+    x = np.random.default_rng(0).normal(size=(6, 8)).astype(np.float32)
+    full = model.encode(x)
+    threshold = float(np.median(full.csr.data))
+    pruned = model.encode(x, min_weight=threshold)
+    assert 0 < pruned.csr.nnz < full.csr.nnz and pruned.csr.data.min() > threshold
+    kept = full.csr.toarray()
+    kept[kept <= threshold] = 0
+    np.testing.assert_array_equal(pruned.csr.toarray(), kept)  # the surviving weights are unchanged
+    model.config.min_weight = threshold
+    model.save_pretrained(tmp_path)
+    assert D2SModel.from_pretrained(tmp_path).encode(x).csr.nnz == pruned.csr.nnz
+    with pytest.raises(ValueError, match="min_weight"):
+        model.encode(x, min_weight=-1)
