@@ -38,8 +38,10 @@ class TrainConfig:
     sparsity_warmup: float = 0.2  # fraction of all steps for the quadratic warm-up of lambda
     lr: float = 5e-5  # vocabulary projector and LayerNorm
     lr_proj: float = 1e-3  # input Linear
-    lr_schedule: str = "linear"  # "linear" (warm-up then decay to 0) or "constant" (after warm-up)
-    lr_warmup: float = 0.05  # fraction of all steps
+    # constant (no warm-up) beat linear warm-up + decay on the full caption proxy: lower FLOPs (7.97 vs 9.13)
+    # at equal or better R@K (README, "Measured results")
+    lr_schedule: str = "constant"  # "constant", or "linear" (warm-up then decay to 0)
+    lr_warmup: float = 0.0  # fraction of all steps
     expansion_decay: float = 0.95
     weight_decay: float = 0.0
     seed: int = 42
