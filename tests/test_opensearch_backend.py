@@ -161,8 +161,9 @@ def test_clause_limit_and_weight_range(make_index):
         assert h.score == pytest.approx(expected[h.id], rel=2 * RELATIVE_SCORE_BOUND)
 
 
-def test_bad_documents_fail_alone(make_index):
-    index = make_index()
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bad_documents_fail_alone(make_index, threads):
+    index = make_index(bulk=BulkSettings(threads=threads))
     index.create()
     docs = [("ok1", SparseVector([1, 2], [0.5, 1.0]), None),
             ("", SparseVector([1], [1.0]), None),
@@ -223,12 +224,14 @@ def test_seismic_ann_recall(make_index):
         make_index().search(queries[0], mode="ann")
 
 
-def test_bulk_survives_a_killed_node_and_resumes(make_index, opensearch_url):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bulk_survives_a_killed_node_and_resumes(make_index, opensearch_url, threads):
     if os.environ.get("OPENSEARCH_URL"):
         pytest.skip("OPENSEARCH_URL points at an external node; this test kills and restarts the managed node")
     from lsr.backends import opensearch_node as node
 
-    index = make_index(bulk=BulkSettings(chunk_size=250, window=1000, connection_retries=2, initial_backoff=0.2))
+    index = make_index(bulk=BulkSettings(chunk_size=250, window=1000, connection_retries=2, initial_backoff=0.2,
+                                         threads=threads))
     index.create()
     corpus = random_corpus(6000, seed=9)
     ids = [f"d{i}" for i in range(len(corpus))]

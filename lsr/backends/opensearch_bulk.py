@@ -1,6 +1,6 @@
 """Streaming bulk indexing into OpenSearch: generator in, per-document results out.
 
-Built on opensearch-py's `streaming_bulk` (chunking by count and bytes, back-off on 429). On top of it:
+Built on opensearch-py's `parallel_bulk` / `streaming_bulk` (chunking by count and bytes; 429s retried with back-off). On top of it:
 documents are read from the caller's iterator one window at a time (bounded memory for millions of
 documents); a window that hits a connection error is retried with back-off from the first document
 without a result (ids are the document ids, so a retry overwrites, never duplicates); when the node
@@ -47,6 +47,7 @@ class BulkSettings:
     initial_backoff: float = 1.0
     max_backoff: float = 30.0
     skip_existing: bool = False  # op_type "create": ids already indexed are skipped, not overwritten
+    threads: int = 2  # requests in flight at once (parallel_bulk above 1): client and node work overlap
 
 
 class BulkAborted(RuntimeError):
@@ -73,7 +74,6 @@ def check_document(doc_id: str, vector: SparseVector) -> str:
 def stream_bulk(client, index: str, docs: Iterable[Document], to_source: Callable[[str, SparseVector, Mapping | None], dict],
                 settings: BulkSettings | None = None) -> Iterator[DocResult]:
     """Index `docs` and yield one `DocResult` per document, in completion order."""
-    from opensearchpy import helpers
     from opensearchpy.exceptions import ConnectionError as OSConnectionError, ConnectionTimeout
 
     cfg = settings or BulkSettings()
@@ -97,15 +97,19 @@ def stream_bulk(client, index: str, docs: Iterable[Document], to_source: Callabl
         while actions:
             finished: set[str] = set()
             try:
-                for ok, item in helpers.streaming_bulk(
-                        client, actions, chunk_size=cfg.chunk_size, max_chunk_bytes=cfg.max_chunk_bytes,
-                        raise_on_error=False, raise_on_exception=True, max_retries=cfg.max_retries,
-                        initial_backoff=cfg.initial_backoff, max_backoff=cfg.max_backoff, yield_ok=True):
+                throttled: set[str] = set()
+                for ok, item in _send(client, actions, cfg):
                     result = _result(ok, item)
+                    if cfg.threads > 1 and _status(item) == 429 and attempt < cfg.max_retries:
+                        throttled.add(result.id)  # parallel_bulk does not retry 429s: do it here
+                        continue
                     finished.add(result.id)
                     _count(done, result)
                     yield result
-                actions = []
+                actions = [a for a in actions if a["_id"] in throttled]
+                if actions:
+                    attempt += 1
+                    time.sleep(min(cfg.max_backoff, cfg.initial_backoff * 2 ** (attempt - 1)))
             except (OSConnectionError, ConnectionTimeout) as exc:
                 actions = [a for a in actions if a["_id"] not in finished]
                 attempt = attempt + 1 if not finished else 1
@@ -119,6 +123,22 @@ def stream_bulk(client, index: str, docs: Iterable[Document], to_source: Callabl
                 log.warning("bulk: connection error (%s); retrying %d documents in %.1f s (attempt %d/%d)",
                             exc.__class__.__name__, len(actions), delay, attempt, cfg.connection_retries)
                 time.sleep(delay)
+
+
+def _send(client, actions: list[dict], cfg: BulkSettings) -> Iterator[tuple[bool, dict]]:
+    """(ok, item) per action: streaming_bulk (with its 429 back-off), or parallel_bulk with `cfg.threads`."""
+    from opensearchpy import helpers
+
+    common = {"chunk_size": cfg.chunk_size, "max_chunk_bytes": cfg.max_chunk_bytes, "raise_on_error": False,
+              "raise_on_exception": True}
+    if cfg.threads > 1:
+        return helpers.parallel_bulk(client, actions, thread_count=cfg.threads, queue_size=cfg.threads, **common)
+    return helpers.streaming_bulk(client, actions, max_retries=cfg.max_retries, initial_backoff=cfg.initial_backoff,
+                                  max_backoff=cfg.max_backoff, yield_ok=True, **common)
+
+
+def _status(item: dict) -> int | None:
+    return next(iter(item.values())).get("status")
 
 
 def _result(ok: bool, item: dict) -> DocResult:
