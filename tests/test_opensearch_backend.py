@@ -30,6 +30,20 @@ def random_corpus(n: int, seed: int = 0, nnz: int = 60, vocab_size: int = VOCAB_
     return SparseBatch.from_vectors(vectors)
 
 
+def indexed_exactly(n: int, seed: int) -> tuple[SparseBatch, list[str], EmbeddedIndex]:
+    """A random corpus, its ids, and the exact embedded index over it (the ground truth)."""
+    corpus = random_corpus(n, seed=seed)
+    ids = [f"d{i}" for i in range(n)]
+    exact = EmbeddedIndex()
+    exact.index(ids, corpus)
+    return corpus, ids, exact
+
+
+def mean_overlap(hits, truth) -> float:
+    """Mean |top-k of `hits` & top-k of `truth`| / k over the queries."""
+    return float(np.mean([len({h.id for h in a} & {h.id for h in t}) / len(t) for a, t in zip(hits, truth)]))
+
+
 @pytest.fixture()
 def make_index(opensearch_url, vocab):
     created = []
@@ -112,11 +126,8 @@ def test_unescaped_dotted_token_silently_never_matches(make_index):
 
 
 def test_parity_with_embedded_backend(make_index):
-    corpus = random_corpus(3000, seed=1)
+    corpus, ids, embedded = indexed_exactly(3000, seed=1)
     queries = random_corpus(40, seed=2, nnz=30)
-    ids = [f"doc{i}" for i in range(len(corpus))]
-    embedded = EmbeddedIndex()
-    embedded.index(ids, corpus)
     index = make_index()
     index.create()
     assert index.index(ids, corpus).indexed == len(ids)
@@ -188,29 +199,25 @@ def test_two_phase_pipeline_keeps_top10(make_index):
     index.ensure_two_phase_pipeline()
     exact = index.search_batch(queries, k=10)
     two = index.search_batch(queries, k=10, mode="two_phase")
-    overlap = np.mean([len({h.id for h in a} & {h.id for h in b}) / 10 for a, b in zip(exact, two)])
-    assert overlap >= 0.8  # 0.88 seen on these synthetic vectors; the benchmark measures real ones
+    assert mean_overlap(two, exact) >= 0.8  # 0.88 seen on these synthetic vectors; the benchmark measures real ones
     # the pipeline really runs: the processor validates its parameters
     from opensearchpy.exceptions import RequestError
 
-    body, _, _, _ = index.request(queries[0], mode="two_phase")
+    body, _, _ = index.request(queries[0], mode="two_phase")
     body["search_pipeline"]["request_processors"][0]["neural_sparse_two_phase_processor"]["two_phase_parameter"][
         "prune_ratio"] = -5
     with pytest.raises(RequestError, match="prune_ratio"):
         index.client.search(index=index.index_name, body=body)
     # the named pipeline from the same file works for other clients
     name = index.ensure_two_phase_pipeline()
-    body, _, _, _ = index.request(queries[0])
+    body, _, _ = index.request(queries[0])
     named = index.client.search(index=index.index_name, body=body, params={"search_pipeline": name})
     assert [h["_id"] for h in named["hits"]["hits"]] == [h.id for h in two[0]]
 
 
 def test_seismic_ann_recall(make_index):
-    corpus = random_corpus(3000, seed=7)
+    corpus, ids, exact = indexed_exactly(3000, seed=7)
     queries = random_corpus(30, seed=8, nnz=30)
-    ids = [f"d{i}" for i in range(len(corpus))]
-    exact = EmbeddedIndex()
-    exact.index(ids, corpus)
     index = make_index(kind="seismic")
     index.create(method_parameters={"approximate_threshold": 1000, "n_postings": 300})
     assert index.index(ids, corpus).indexed == len(ids)
@@ -218,7 +225,7 @@ def test_seismic_ann_recall(make_index):
     index.refresh()
     truth = exact.search_batch(queries, k=10)
     ann = index.search_batch(queries, k=10, mode="ann", method_parameters={"top_n": 30, "heap_factor": 1.2})
-    recall = np.mean([len({h.id for h in a} & {h.id for h in t}) / 10 for a, t in zip(ann, truth)])
+    recall = mean_overlap(ann, truth)
     assert recall >= 0.8, recall
     with pytest.raises(ValueError, match="seismic"):
         make_index().search(queries[0], mode="ann")

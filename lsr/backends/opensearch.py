@@ -205,29 +205,29 @@ class OpenSearchIndex(SparseBackend):
     # ----------------------------------------------------------------------------- searching
 
     def request(self, query: SparseVector, k: int = 10, explain: bool = False, mode: str = "exact",
-                method_parameters: Mapping[str, Any] | None = None) -> tuple[dict, dict, SparseVector, float]:
-        """(search body, URL params, the query as sent, its weight scale); useful to see what is sent."""
+                method_parameters: Mapping[str, Any] | None = None) -> tuple[dict, SparseVector, float]:
+        """(search body, the query as sent, its weight scale); useful to see what is sent."""
         if mode not in SEARCH_MODES:
             raise ValueError(f"Unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}.")
         if mode == "ann" and self.kind != "seismic":
             raise ValueError("Sparse ANN needs an index of kind 'seismic'.")
         sent, scale = self.rules.apply(query)
-        params = None
+        ann = None
         if mode == "ann":
-            params = {"k": k, "top_n": 10, "heap_factor": 1.0, **(method_parameters or {})}
-        body = {"size": k, "query": build_query(sent, self.naming, self.field, self.query_type, params)}
+            ann = {"k": k, "top_n": 10, "heap_factor": 1.0, **(method_parameters or {})}
+        body = {"size": k, "query": build_query(sent, self.naming, self.field, self.query_type, ann)}
         body["_source"] = True if explain else {"excludes": [self.field]}
         if mode == "two_phase":  # the pipeline file, sent with the request (works in _msearch too)
             body["search_pipeline"] = two_phase_pipeline()
-        return body, {}, sent, scale
+        return body, sent, scale
 
     def search(self, query: SparseVector, k: int = 10, explain: bool = False, mode: str = "exact",
                method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
         """Top-k documents; `mode` is "exact", "two_phase" (pipeline) or "ann" (seismic index)."""
         if query.nnz == 0:
             return []
-        body, params, sent, scale = self.request(query, k, explain, mode, method_parameters)
-        response = self.client.search(index=self.index_name, body=body, params=params)
+        body, sent, scale = self.request(query, k, explain, mode, method_parameters)
+        response = self.client.search(index=self.index_name, body=body)
         return self._hits(response, sent, scale, explain)
 
     def search_batch(self, queries: SparseBatch, k: int = 10, explain: bool = False, mode: str = "exact",
@@ -236,14 +236,14 @@ class OpenSearchIndex(SparseBackend):
         out: list[list[Hit]] = []
         vectors = list(queries)
         for start in range(0, len(vectors), chunk):
-            lines, sent_queries, params = [], [], {}
+            lines, sent_queries = [], []
             for q in vectors[start:start + chunk]:
                 if q.nnz == 0:
                     continue
-                body, params, sent, scale = self.request(q, k, explain, mode, method_parameters)
+                body, sent, scale = self.request(q, k, explain, mode, method_parameters)
                 lines += [{"index": self.index_name}, body]
                 sent_queries.append((sent, scale))
-            responses = iter(self.client.msearch(body=lines, params=params)["responses"]) if lines else iter(())
+            responses = iter(self.client.msearch(body=lines)["responses"]) if lines else iter(())
             sent_it = iter(sent_queries)
             for q in vectors[start:start + chunk]:
                 if q.nnz == 0:
