@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lsr.backends import opensearch_install as install
 from lsr.backends import opensearch_node as node
 
 
@@ -21,9 +22,9 @@ def _fake_jdk(root: Path, name: str, version: str) -> Path:
 
 
 def test_java_version_reads_release_files(tmp_path):
-    assert node.java_version(_fake_jdk(tmp_path, "a", "25.0.3")) == (25, 0, 3)
-    assert node.java_version(_fake_jdk(tmp_path, "b", "1.8.0_402")) == (8, 0, 402)
-    assert node.java_version(tmp_path / "missing") is None
+    assert install.java_version(_fake_jdk(tmp_path, "a", "25.0.3")) == (25, 0, 3)
+    assert install.java_version(_fake_jdk(tmp_path, "b", "1.8.0_402")) == (8, 0, 402)
+    assert install.java_version(tmp_path / "missing") is None
 
 
 def test_find_java_home_picks_the_newest_jdk_of_at_least_21(tmp_path):
@@ -32,31 +33,31 @@ def test_find_java_home_picks_the_newest_jdk_of_at_least_21(tmp_path):
     newest = _fake_jdk(tmp_path, "temurin-25-jdk-amd64", "25.0.3")
     (tmp_path / "default-java").symlink_to(tmp_path / "java-17-openjdk-amd64")
     (tmp_path / "no-release").mkdir()
-    assert node.find_java_home(jvm_root=tmp_path) == newest.resolve()
+    assert install.find_java_home(jvm_root=tmp_path) == newest.resolve()
 
 
 def test_find_java_home_explains_what_to_install_when_only_17(tmp_path):
     _fake_jdk(tmp_path, "java-17-openjdk-amd64", "17.0.15")
     with pytest.raises(node.NodeError, match=r"Java >= 21.*17\.0\.15.*(apt-get install|OPENSEARCH_JAVA_HOME)"):
-        node.find_java_home(jvm_root=tmp_path)
+        install.find_java_home(jvm_root=tmp_path)
 
 
 def test_opensearch_java_home_wins_but_must_be_21_or_newer(tmp_path):
     chosen = _fake_jdk(tmp_path, "mine", "21.0.1")
     _fake_jdk(tmp_path, "newer", "25.0.3")
-    assert node.find_java_home(chosen, jvm_root=tmp_path) == chosen
+    assert install.find_java_home(chosen, jvm_root=tmp_path) == chosen
     with pytest.raises(node.NodeError, match="OPENSEARCH_JAVA_HOME"):
-        node.find_java_home(_fake_jdk(tmp_path, "old", "17.0.2"), jvm_root=tmp_path)
+        install.find_java_home(_fake_jdk(tmp_path, "old", "17.0.2"), jvm_root=tmp_path)
 
 
 def test_config_rendering(tmp_path):
     cfg = node.NodeConfig(home=tmp_path / "home", port=9311, heap="512m")
-    yml = node.render_config(cfg)
+    yml = install.render_config(cfg)
     for line in ("discovery.type: single-node", "network.host: 127.0.0.1", "http.port: 9311",
                  "cluster.routing.allocation.disk.threshold_enabled: false",
                  f"path.data: {tmp_path / 'home' / 'data'}", f"path.logs: {tmp_path / 'home' / 'logs'}"):
         assert line in yml.splitlines()
-    assert node.render_heap(cfg) == "-Xms512m\n-Xmx512m\n"
+    assert install.render_heap(cfg) == "-Xms512m\n-Xmx512m\n"
     assert cfg.url == "http://127.0.0.1:9311"
     assert cfg.install_dir == tmp_path / "home" / "opensearch-3.6.0"
 
