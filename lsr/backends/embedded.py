@@ -9,7 +9,6 @@ The index is not thread-safe.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -18,14 +17,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from lsr.backends.base import Hit, IndexReport, SparseBackend
+from lsr.backends.embedded_store import StoredPostings, read_postings, write_postings
 from lsr.backends.topk import dense_top_k
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
 
-FORMAT = "lsr-embedded-index"
-FORMAT_VERSION = 1
-_MANIFEST = "index.json"
-_FILES = {"offsets": "offsets.npy", "docs": "docs.npy", "vals": "vals.npy", "table": "docs.parquet"}
 _INT32_MAX = np.iinfo(np.int32).max
+
+
 class EmbeddedIndex(SparseBackend):
     """Exact in-process sparse index; see the module docstring for the layout."""
 
@@ -344,70 +342,19 @@ class EmbeddedIndex(SparseBackend):
     # ----------------------------------------------------------------------------- persistence
 
     def save(self, directory: str | Path) -> None:
-        """Compact, then write postings (.npy), ids + metadata (parquet) and an `index.json` manifest."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
+        """Compact, then write the index to `directory` (layout: `lsr.backends.embedded_store`)."""
         self.compact()
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        # Write to temporary names and rename, so a file this index has mmap'd is never truncated.
-        arrays = {"offsets": self._offsets, "docs": self._docs, "vals": self._vals}
-        for key, arr in arrays.items():
-            tmp = path / (_FILES[key] + ".tmp")
-            with open(tmp, "wb") as fh:
-                np.save(fh, np.ascontiguousarray(arr))
-            os.replace(tmp, path / _FILES[key])
-        table = pa.table(
-            {"id": pa.array(self._ids, type=pa.string()), "metadata": pa.array(self._meta, type=pa.string())}
-        )
-        tmp = path / (_FILES["table"] + ".tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path / _FILES["table"])
-        manifest = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "vocab_size": self.vocab_size,
-            "num_docs": len(self._ids),
-            "num_postings": int(self._docs.size),
-            "files": _FILES,
-        }
-        tmp = path / (_MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2))
-        os.replace(tmp, path / _MANIFEST)
+        write_postings(directory, StoredPostings(self.vocab_size, self._offsets, self._docs, self._vals,
+                                                 self._ids, self._meta))
 
     @classmethod
     def load(cls, directory: str | Path, mmap: bool = True) -> "EmbeddedIndex":
         """Open a saved index; with `mmap` the postings are memory-mapped read-only."""
-        import pyarrow.parquet as pq
-
-        path = Path(directory)
-        manifest_path = path / _MANIFEST
-        if not manifest_path.is_file():
-            raise FileNotFoundError(f"No {_MANIFEST} in {path}; is this a saved EmbeddedIndex?")
-        manifest = json.loads(manifest_path.read_text())
-        if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{manifest_path} has format {manifest.get('format')!r} v{manifest.get('format_version')}, "
-                f"expected {FORMAT!r} v{FORMAT_VERSION}."
-            )
-        files = manifest["files"]
-        index = cls(vocab_size=int(manifest["vocab_size"]))
-        mode = "r" if mmap else None
-        offsets = np.load(path / files["offsets"]).astype(np.int64, copy=False)
-        docs = np.load(path / files["docs"], mmap_mode=mode)
-        vals = np.load(path / files["vals"], mmap_mode=mode)
-        table = pq.read_table(path / files["table"], columns=["id", "metadata"])
-        ids = table.column("id").to_pylist()
-        meta = table.column("metadata").to_pylist()
-        n, nnz = int(manifest["num_docs"]), int(manifest["num_postings"])
-        if offsets.shape != (index.vocab_size + 1,) or int(offsets[-1]) != nnz or docs.shape != (nnz,) or vals.shape != (nnz,):
-            raise ValueError(f"Postings in {path} do not match the manifest (vocab {index.vocab_size}, {nnz} postings).")
-        if len(ids) != n or docs.dtype != np.int32 or vals.dtype != np.float32:
-            raise ValueError(f"Ids or posting dtypes in {path} do not match the manifest.")
-        index._offsets, index._docs, index._vals = offsets, docs, vals
-        index._ids, index._meta = ids, meta
-        index._row = {doc_id: r for r, doc_id in enumerate(ids)}
-        index._n_rows = index._built_rows = n
-        index._dead = np.zeros(n, dtype=bool)
+        stored = read_postings(directory, mmap=mmap)
+        index = cls(vocab_size=stored.vocab_size)
+        index._offsets, index._docs, index._vals = stored.offsets, stored.docs, stored.vals
+        index._ids, index._meta = stored.ids, stored.metadata
+        index._row = {doc_id: r for r, doc_id in enumerate(stored.ids)}
+        index._n_rows = index._built_rows = len(stored.ids)
+        index._dead = np.zeros(len(stored.ids), dtype=bool)
         return index
