@@ -1,7 +1,8 @@
-"""Bulk indexing into OpenSearch with 1 and 2 requests in flight, side by side on the same vectors.
+"""Bulk indexing into OpenSearch: 1 and 2 requests in flight, translog fsync per request or async,
+side by side on the same vectors.
 
 Synthetic sparse vectors (uniform token ids, `--nnz` tokens, gamma weights) are indexed into a fresh
-``rank_features`` index per run; each thread count runs `--repeats` times, alternating.
+``rank_features`` index per run; each variant runs `--repeats` times, alternating.
 
     lsr opensearch start
     python benchmarks/bench_bulk.py --docs 30000 --repeats 2
@@ -25,6 +26,8 @@ def main() -> None:
     parser.add_argument("--nnz", type=int, default=70)
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--translog", nargs="+", choices=("request", "async"), default=["request", "async"],
+                        help="translog durability during the load")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200"))
     args = parser.parse_args()
@@ -32,11 +35,13 @@ def main() -> None:
     vectors = [SparseVector(rng.choice(30522, args.nnz, replace=False), rng.gamma(2, 0.5, args.nnz) + 0.01)
                for _ in range(args.docs)]
     vocab = Vocabulary()
-    rates: dict[int, list[float]] = {t: [] for t in args.threads}
+    variants = [(t, d) for t in args.threads for d in args.translog]
+    rates: dict[tuple[int, str], list[float]] = {v: [] for v in variants}
     for _ in range(args.repeats):
-        for threads in args.threads:
+        for threads, durability in variants:
             index = OpenSearchIndex(args.url, index="bench-bulk", vocab=vocab)
             index.bulk_settings.chunk_size, index.bulk_settings.threads = args.chunk_size, threads
+            index.bulk_settings.async_translog = durability == "async"
             index.create(overwrite=True)
             t0 = time.perf_counter()
             report = index.bulk(((f"d{i}", v, None) for i, v in enumerate(vectors)), progress=False)
@@ -44,11 +49,11 @@ def main() -> None:
             index.refresh()
             if report.indexed != args.docs or index.count() != args.docs:
                 raise RuntimeError(f"indexed {report.indexed}, count {index.count()} of {args.docs}")
-            rates[threads].append(args.docs / seconds)
-            print(f"threads {threads}: {args.docs / seconds:,.0f} docs/s", flush=True)
+            rates[(threads, durability)].append(args.docs / seconds)
+            print(f"threads {threads}, translog {durability}: {args.docs / seconds:,.0f} docs/s", flush=True)
             index.drop()
-    for threads, r in rates.items():
-        print(f"threads {threads}: mean {np.mean(r):,.0f} docs/s over {len(r)} runs "
+    for (threads, durability), r in rates.items():
+        print(f"threads {threads}, translog {durability}: mean {np.mean(r):,.0f} docs/s over {len(r)} runs "
               f"(target 3,000: {'MET' if np.mean(r) >= 3000 else 'NOT MET'})")
 
 

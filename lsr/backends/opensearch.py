@@ -37,6 +37,17 @@ TOP_LEVEL_METADATA = ("path", "caption", "collection")  # indexed fields; other 
 TWO_PHASE_PIPELINE = "lsr-two-phase"
 
 
+def _flatten(settings: dict, prefix: str = "") -> dict[str, Any]:
+    """{"translog": {"durability": "async"}} -> {"translog.durability": "async"} (settings come nested)."""
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def project_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
@@ -151,7 +162,7 @@ class OpenSearchIndex(SparseBackend):
     def stream(self, docs: Iterable[Document]) -> Iterator[DocResult]:
         """Bulk-index ``(id, SparseVector, metadata)`` tuples; yields one result per document.
 
-        The refresh interval is switched off during the load and restored afterwards.
+        Refreshes (and per-request translog fsyncs) are switched off during the load and restored after.
         """
         with self._bulk_mode():
             yield from stream_bulk(self.client, self.index_name, docs, self._source, self.bulk_settings)
@@ -175,19 +186,28 @@ class OpenSearchIndex(SparseBackend):
 
     @contextmanager
     def _bulk_mode(self):
-        settings = self.client.indices.get_settings(index=self.index_name, name="index.refresh_interval")
-        previous = settings[self.index_name]["settings"].get("index", {}).get("refresh_interval")
-        if previous == "-1":  # left over from a load that died with the node: restore the default
-            previous = None
-        self.client.indices.put_settings(index=self.index_name, body={"index": {"refresh_interval": "-1"}})
+        """No refreshes (and, with `BulkSettings.async_translog`, no fsync per request) during a load.
+
+        The settings found before are restored afterwards. Asynchronous translog durability is safe
+        because loads are idempotent: documents that a crashed node acknowledged but had not yet
+        fsynced are sent again by re-running the same load.
+        """
+        load = {"refresh_interval": "-1"}
+        if self.bulk_settings.async_translog:
+            load["translog.durability"] = "async"
+        names = ",".join(f"index.{key}" for key in load)
+        current = self.client.indices.get_settings(index=self.index_name, name=names)
+        flat = _flatten(current[self.index_name]["settings"].get("index", {}))
+        # A value equal to ours is left over from a load that died with the node: restore the default.
+        previous = {key: (None if flat.get(key) == value else flat.get(key)) for key, value in load.items()}
+        self.client.indices.put_settings(index=self.index_name, body={"index": load})
         try:
             yield
         finally:
             try:
-                self.client.indices.put_settings(index=self.index_name,
-                                                 body={"index": {"refresh_interval": previous}})
+                self.client.indices.put_settings(index=self.index_name, body={"index": previous})
             except Exception as exc:  # the node may be down: say so, keep the original error
-                log.warning("could not restore refresh_interval=%s on %s: %s", previous, self.index_name, exc)
+                log.warning("could not restore %s on %s: %s", previous, self.index_name, exc)
 
     def delete(self, ids: Sequence[str]) -> int:
         from opensearchpy import helpers

@@ -48,6 +48,9 @@ class BulkSettings:
     max_backoff: float = 30.0
     skip_existing: bool = False  # op_type "create": ids already indexed are skipped, not overwritten
     threads: int = 2  # requests in flight at once (parallel_bulk above 1): client and node work overlap
+    # translog fsync every 5 s instead of per request while loading; a crash can then lose acknowledged
+    # documents, which re-running the same load sends again (ids are idempotent)
+    async_translog: bool = True
 
 
 class BulkAborted(RuntimeError):
