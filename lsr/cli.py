@@ -64,7 +64,7 @@ def cmd_train(args) -> int:
     cfg = ExperimentConfig(data=args.data, out_dir=args.out, train_images=args.train_images,
                            eval_sets=tuple(args.eval), dev_set=args.dev, init=args.init, init_dir=args.init_dir,
                            train=_train_config(args), procrustes=not args.no_procrustes,
-                           baselines=not args.no_baselines)
+                           baselines=not args.no_baselines, max_flops=args.max_flops)
     report = run_experiment(cfg)
     print(report_text(report))
     _print_published(report)
@@ -180,8 +180,15 @@ def cmd_eval(args) -> int:
 
     vocab = Vocabulary()
     model = D2SModel.from_pretrained(args.model)
+    if args.min_weight is not None and args.max_flops is not None:
+        raise SystemExit("Give --min-weight or --max-flops, not both.")
     if args.min_weight is not None:
         model.config.min_weight = args.min_weight
+    if args.max_flops is not None:
+        from lsr.d2s.static_pruning import choose_min_weight
+
+        model.config.min_weight, _ = choose_min_weight(model, load_split_spec(args.dev, vocab), args.max_flops)
+        print(f"min_weight {model.config.min_weight:g}: the smallest with FLOPs <= {args.max_flops:g} on {args.dev}")
     results = {}
     for spec in args.eval:
         split = load_split_spec(spec, vocab)
@@ -245,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-dir", default=None, help="local model directory for the init (default: offline MiniLM)")
     p.add_argument("--no-procrustes", action="store_true", help="skip the MiniLM->GloVe mapping baselines")
     p.add_argument("--no-baselines", action="store_true", help="skip the untrained-projection row")
+    p.add_argument("--max-flops", type=float, default=None,
+                   help="after training, choose on the dev split the smallest static-pruning threshold "
+                        "(min_weight, saved with the model) whose FLOPs stay within this budget")
     _add_data_args(p, ("proxy:f30k/test", "proxy:coco/test"))
     _add_train_args(p)
     p.set_defaults(func=cmd_train)
@@ -255,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval", nargs="+", default=["proxy:f30k/test"], metavar="SOURCE/SPLIT")
     p.add_argument("--min-weight", type=float, default=None,
                    help="static pruning: drop weights <= this from queries and documents (default: the model's)")
+    p.add_argument("--max-flops", type=float, default=None,
+                   help="choose --min-weight on --dev: the smallest threshold whose FLOPs stay within this budget")
+    p.add_argument("--dev", default="proxy:f30k/dev", metavar="SOURCE/SPLIT", help="split for --max-flops")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("index", help="encode a split's documents and index them (embedded or OpenSearch)")

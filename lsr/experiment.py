@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lsr.d2s.model import D2SModel
+from lsr.d2s.static_pruning import choose_min_weight
 from lsr.d2s.train import TrainConfig, train
 from lsr.data.sources import load_pairs, load_split_spec
 from lsr.data.split import PairedSplit
@@ -33,6 +34,8 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     baselines: bool = True  # also report the untrained projection
     procrustes: bool = True  # MiniLM -> GloVe mapping baselines (caption proxy only)
+    # after training, choose the static-pruning threshold on the dev split for this FLOPs budget
+    max_flops: float | None = None
 
 
 def build_model(init: str, dense_dim: int, init_dir: str | None = None) -> D2SModel:
@@ -88,11 +91,19 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir)
     untrained = build_model(cfg.init, train_split.dense_dim, cfg.init_dir) if cfg.baselines else None
     result = train(model, train_split, dev, cfg.train, out_dir=out / "model", show_progress=show_progress)
+    pruning = None
+    if cfg.max_flops is not None:
+        threshold, curve = choose_min_weight(model, dev, cfg.max_flops)
+        model.config.min_weight = threshold
+        model.save_pretrained(out / "model")
+        pruning = {"max_flops": cfg.max_flops, "chosen_on": dev.name, "min_weight": threshold, "curve": curve}
+        log.info("static pruning: min_weight %.3f keeps FLOPs <= %.2f on %s", threshold, cfg.max_flops, dev.name)
     report = {
         "label": "caption proxy" if cfg.data.startswith("proxy") else cfg.data,
         "config": asdict(cfg),
         "train": {"pairs": len(train_split.query_ids), "images": len(train_split.doc_ids),
                   "seconds": result.seconds, "best_epoch": result.best_epoch, "history": result.history},
+        "static_pruning": pruning,
         "results": {},
     }
     for spec in cfg.eval_sets:

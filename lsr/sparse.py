@@ -187,6 +187,13 @@ class SparseBatch:
     def nnz_per_row(self) -> np.ndarray:
         return np.diff(self.csr.indptr)
 
+    def keep_above(self, threshold: float) -> "SparseBatch":
+        """A copy keeping only weights > `threshold` (static pruning, as `D2SModel.encode(min_weight=)`)."""
+        csr = self.csr.copy()
+        csr.data[csr.data <= threshold] = 0
+        csr.eliminate_zeros()
+        return SparseBatch(csr, self.vocab_size)
+
     def sparsity(self, percentiles: Sequence[float] = (50, 90, 99)) -> dict[str, float]:
         """Mean, percentiles and max of non-zeros per vector."""
         nnz = self.nnz_per_row()

@@ -38,7 +38,7 @@ def test_train_on_d2s_parquet_layout_with_one_command(tmp_path, capsys):
     _write(data)
     out = tmp_path / "run"
     rc = main(["train", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val", "--eval", f"d2s:{data}/test",
-               "--epochs", "2", "--batch-size", "32", "--no-procrustes", "--out", str(out)])
+               "--epochs", "2", "--batch-size", "32", "--no-procrustes", "--max-flops", "1e9", "--out", str(out)])
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     rows = report["results"]["blip-embs-test"]
@@ -48,6 +48,16 @@ def test_train_on_d2s_parquet_layout_with_one_command(tmp_path, capsys):
     assert (out / "runs" / "blip-embs-test.d2s-exp.t2i.run").is_file()
     printed = capsys.readouterr().out
     assert "D2S sparse, expanded queries" in printed and "points from dense cosine" in printed
+
+    # static pruning chosen on dev: a budget of 1e9 keeps everything; half the dev FLOPs needs a threshold
+    curve = report["static_pruning"]["curve"]
+    assert report["static_pruning"]["min_weight"] == 0.0 and curve[0]["min_weight"] == 0.0
+    budget = curve[0]["flops"] / 2
+    expected = next(p["min_weight"] for p in curve if p["flops"] <= budget)
+    assert expected > 0
+    assert main(["eval", "--model", str(out / "model"), "--dev", f"d2s:{data}/val", "--eval", f"d2s:{data}/test",
+                 "--max-flops", str(budget), "--out", str(tmp_path / "eval")]) == 0
+    assert json.loads((tmp_path / "eval" / "eval.json").read_text())["min_weight"] == expected
 
 
 @needs_minilm
