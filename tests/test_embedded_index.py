@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from lsr.backends import embedded_ids
 from lsr.backends.embedded import EmbeddedIndex
+from lsr.backends.embedded_ids import IdTable
+from lsr.backends.embedded_store import StoredPostings, write_postings
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
 
 
@@ -238,6 +243,8 @@ def test_bad_input_leaves_index_unchanged(corpus):
         index.index(["doc-1", "", "y"], new)
     with pytest.raises(ValueError):
         index.index("abc", new)
+    with pytest.raises(ValueError, match="UTF-8"):
+        index.index(["doc-1", "bad-\udc80", "y"], new)  # doc-1 exists: nothing may be replaced
     with pytest.raises(ValueError, match="metadata"):
         index.index(["doc-1", "x", "y"], new, [{}])
     with pytest.raises(ValueError, match="JSON"):
@@ -284,3 +291,173 @@ def test_ties_broken_by_document_order():
     index.index(["c"], SparseBatch.from_vectors([v]))  # a replaced doc moves to the end
     assert [h.id for h in index.search(v, k=4)] == ["a", "b", "d", "c"]
     assert [h.id for h in index.search_batch(SparseBatch.from_vectors([v]), k=2)[0]] == ["a", "b"]
+
+
+# ----------------------------------------------------------------------------- IdTable
+
+
+def check_table(table: IdTable, live: dict[str, int]) -> None:
+    """`table` finds exactly the ids in `live` at their rows, one at a time and vectorised."""
+    assert len(table) == len(live)
+    ids = list(live)
+    expected = np.array([live[i] for i in ids], dtype=np.int64)
+    np.testing.assert_array_equal(table.rows(ids), expected)
+    assert [table.row(i) for i in ids] == expected.tolist()
+    assert all(i in table for i in ids)
+    assert table.ids_of(expected.tolist()) == ids
+    assert table.row("missing") == -1 and "missing" not in table and 5 not in table
+    np.testing.assert_array_equal(table.rows(["missing", *ids[:1]]), [-1, *expected[:1]])
+
+
+@pytest.fixture
+def small_folds(monkeypatch):
+    """Fold after a few pending ids so that small tests cross many folds."""
+    monkeypatch.setattr(embedded_ids, "_FOLD_MIN", 8)
+
+
+def test_id_table_many_small_appends_fold_amortised(small_folds, monkeypatch):
+    folds = []
+    fold = IdTable._fold
+    monkeypatch.setattr(IdTable, "_fold", lambda self: (folds.append(len(self._pending_ids)), fold(self)))
+    rng = np.random.default_rng(3)
+    table, live = IdTable(), {}
+    while len(live) < 3000:
+        batch = [f"id-{len(live) + j}" for j in range(int(rng.integers(1, 6)))]
+        np.testing.assert_array_equal(table.add(batch), -1)
+        live.update((i, len(live)) for i in batch)
+        assert len(table._pending_ids) <= max(8, table._folded_rows // 8) + 5
+    check_table(table, live)
+    assert table._hashes.size > 2000  # most ids were folded into the sorted lookup
+    assert len([f for f in folds if f]) < 80  # geometric folds, not one per add
+    table.compact()
+    assert not table._pending_ids and table.n_rows == len(live)
+    check_table(table, live)
+
+
+@pytest.mark.parametrize("fold_first", [False, True])
+def test_id_table_replace_and_discard(fold_first):
+    table = IdTable()
+    table.add(["a", "b", "c", "d"])
+    if fold_first:
+        table.compact()
+    np.testing.assert_array_equal(table.add(["b", "e"]), [1, -1])  # b replaced: row 1 dead
+    assert table.id_of(1) == "b" and table.row("b") == 4
+    np.testing.assert_array_equal(table.discard(["a", "zz", "a", "e"]), [0, -1, 0, 5])
+    assert table.id_of(0) == "a" and "a" not in table and "e" not in table
+    check_table(table, {"b": 4, "c": 2, "d": 3})
+    np.testing.assert_array_equal(table.add(["a"]), [-1])  # a deleted id comes back at a new row
+    check_table(table, {"b": 4, "c": 2, "d": 3, "a": 6})
+    table.compact()  # folds the dead pending rows too: they stay readable, not findable
+    assert table.ids_of(range(7)) == ["a", "b", "c", "d", "b", "e", "a"]
+    check_table(table, {"b": 4, "c": 2, "d": 3, "a": 6})
+    np.testing.assert_array_equal(table.discard(["c", "c"]), [2, 2])
+    assert len(table) == 3 and table.discard(["c"])[0] == -1
+    with pytest.raises(IndexError):
+        table.id_of(7)
+
+
+def test_id_table_compaction_remaps_rows(small_folds):
+    ids = [f"doc-{i}" for i in range(100)]
+    table = IdTable(ids[:60])
+    table.add(ids[60:])
+    table.add(["doc-10", "doc-70"])  # rows 100, 101 replace rows 10, 70
+    table.discard(["doc-3", "doc-99"])
+    dead = {3, 10, 70, 99}
+    keep = np.array([r not in dead for r in range(table.n_rows)])
+    expected_order = [table.id_of(r) for r in np.flatnonzero(keep)]
+    table.compact(keep)
+    assert table.n_rows == len(expected_order) == 98 and table.ids_of(range(98)) == expected_order
+    check_table(table, {doc_id: r for r, doc_id in enumerate(expected_order)})
+    assert table._n_discarded == 0 and table._hashes.size == 98
+    # Dropping a live row forgets its id; a wrong-sized mask is refused.
+    keep = np.ones(98, dtype=bool)
+    keep[0] = False
+    table.compact(keep)
+    assert expected_order[0] not in table and table.row(expected_order[1]) == 0
+    with pytest.raises(ValueError, match="rows"):
+        table.compact(np.ones(3, dtype=bool))
+
+
+@pytest.mark.parametrize("forced_hash", [lambda s: 7, lambda s: len(s) % 3], ids=["constant", "three-buckets"])
+def test_id_table_hash_collisions(small_folds, monkeypatch, forced_hash):
+    monkeypatch.setattr(embedded_ids, "_hash", forced_hash)
+    ids = [f"k{i}" for i in range(150)]
+    table = IdTable(ids[:50])
+    for lo in range(50, 150, 7):
+        table.add(ids[lo : lo + 7])
+    table.add(["k5", "k120"])  # replace one folded and one (possibly) pending id
+    np.testing.assert_array_equal(table.discard(["k6", "k140", "nope"]), [6, 140, -1])
+    live = {i: r for r, i in enumerate(ids) if i not in {"k5", "k120", "k6", "k140"}}
+    live.update({"k5": 150, "k120": 151})
+    check_table(table, live)
+    table.compact(np.array([r not in {5, 6, 120, 140} for r in range(table.n_rows)]))
+    order = [i for i in ids if i not in {"k5", "k120", "k6", "k140"}] + ["k5", "k120"]
+    check_table(table, {i: r for r, i in enumerate(order)})
+
+
+def test_embedded_index_with_colliding_hashes(corpus, small_folds, monkeypatch, tmp_path):
+    monkeypatch.setattr(embedded_ids, "_hash", lambda s: 42)
+    ids, docs, queries = corpus
+    index = build(ids[:200], docs.rows(slice(0, 200)), batch=50)
+    index.delete([ids[1], ids[7]])
+    index.index([ids[2]], docs.rows([2]), [{"again": True}])
+    keep = [j for j in range(200) if j not in (1, 7)]
+    exp = brute_force(queries, docs.rows(keep), [ids[j] for j in keep], k=10)
+    for q, e in zip(queries, exp):
+        assert_hits_equal(index.search(q, k=10), e)
+    assert index.metadata(ids[2]) == {"again": True} and ids[1] not in index and index.count() == 198
+    index.save(tmp_path / "idx")
+    loaded = EmbeddedIndex.load(tmp_path / "idx")
+    assert loaded.metadata(ids[2]) == {"again": True} and loaded.count() == 198
+    for q, e in zip(queries, exp):
+        assert_hits_equal(loaded.search(q, k=10), e)
+
+
+def test_id_table_unicode_arrow_and_pickle(monkeypatch):
+    ids = ["döc-ü", "文档-1", "plain", "e\u0301"]
+    table = IdTable(ids[:2])
+    table.add(ids[2:])
+    check_table(table, {i: r for r, i in enumerate(ids)})
+    arr = table.to_arrow()
+    assert arr.to_pylist() == ids
+    again = IdTable.from_arrow(arr.slice(1))  # a sliced Arrow array keeps its own offsets
+    check_table(again, {i: r for r, i in enumerate(ids[1:])})
+    with pytest.raises(ValueError, match="UTF-8"):
+        table.add(["bad-\udc80"])
+    check_table(table, {i: r for r, i in enumerate(ids)})
+    # Pickling re-hashes on load, as another process (another hash seed) must.
+    data = pickle.dumps(table)
+    monkeypatch.setattr(embedded_ids, "_hash", lambda s: hash(s) ^ 0x5DEECE66D)
+    check_table(pickle.loads(data), {i: r for r, i in enumerate(ids)})
+
+
+def test_loads_index_written_with_a_list_of_ids(tmp_path):
+    """Indexes written before ids became an Arrow array (same parquet `string` column) still load."""
+    offsets = np.zeros(101, dtype=np.int64)
+    offsets[5:] = 2
+    write_postings(tmp_path, StoredPostings(100, offsets, np.array([0, 1], dtype=np.int32),
+                                            np.array([1.0, 2.0], dtype=np.float32), ["x", "y"], [None, '{"a": 1}']))
+    index = EmbeddedIndex.load(tmp_path)
+    q = SparseVector(np.array([4], dtype=np.int32), np.array([1.0], dtype=np.float32))
+    assert [(h.id, h.score, h.metadata) for h in index.search(q)] == [("y", 2.0, {"a": 1}), ("x", 1.0, {})]
+    import pyarrow.parquet as pq
+
+    assert str(pq.read_schema(tmp_path / "docs.parquet").field("id").type) == "string"
+    index.save(tmp_path)
+    assert str(pq.read_schema(tmp_path / "docs.parquet").field("id").type) == "string"
+
+
+def test_id_memory_per_document():
+    n = 100_000
+    ids = [f"doc-{i}" for i in range(n)]
+    index = EmbeddedIndex()
+    empty = SparseBatch(sp.csr_matrix((10_000, VOCAB_SIZE), dtype=np.float32))
+    for lo in range(0, n, 10_000):
+        index.index(ids[lo : lo + 10_000], empty)
+        # Pending ids (<= 1/8 of the table) and CSR chunks; observed at most ~44 bytes per document.
+        assert (index.memory_bytes() - index._offsets.nbytes) / (lo + 10_000) < 50
+    index.compact()
+    per_id = index._ids.nbytes / n  # observed 28.9: 8.9 id bytes + 8 offset + 8 hash + 4 row
+    assert per_id < 32
+    assert (index.memory_bytes() - index._offsets.nbytes) / n < 34  # + 1 tombstone byte; was ~100 with a dict
+    assert index.count() == n and ids[12345] in index

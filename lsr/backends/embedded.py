@@ -2,14 +2,14 @@
 
 Documents are appended as CSR chunks and folded lazily into a term-major posting structure (per
 term: ascending int32 doc rows and float32 weights, int64 offsets of length vocab+1). Deletes and
-replacements mark rows dead in a tombstone mask applied at search; `compact()` drops them.
+replacements mark rows dead in a tombstone mask applied at search; `compact()` drops them. Ids live
+in an `IdTable` (one UTF-8 buffer plus a sorted hash lookup), metadata as one JSON string per row.
 The index is not thread-safe.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lsr.backends.base import Hit, IndexReport, SparseBackend
+from lsr.backends.embedded_ids import IdTable
 from lsr.backends.embedded_store import StoredPostings, read_postings, write_postings
 from lsr.backends.topk import dense_top_k
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
@@ -43,9 +44,8 @@ class EmbeddedIndex(SparseBackend):
         self._n_rows = 0
         self._dead = np.zeros(0, dtype=bool)
         self._n_dead = 0
-        self._ids: list[str] = []  # row -> id (dead rows keep theirs until compaction)
+        self._ids = IdTable()  # row -> id (dead rows keep theirs until compaction), live id -> row
         self._meta: list[str | None] = []  # row -> metadata as a JSON string
-        self._row: dict[str, int] = {}  # live id -> row
         self._dt: sp.csr_matrix | None = None  # postings viewed as a (vocab, rows) CSR, no copy
         self._dead_rows: np.ndarray | None = None  # cached np.flatnonzero(self._dead)
 
@@ -103,40 +103,33 @@ class EmbeddedIndex(SparseBackend):
             (csr.data.astype(np.float32, copy=True), csr.indices.astype(np.int32, copy=True), csr.indptr.astype(np.int64)),
             shape=csr.shape,
         )
-        start = self._n_rows
-        for doc_id in ids:
-            old = self._row.get(doc_id)
-            if old is not None:
-                self._dead[old] = True
-                self._n_dead += 1
+        old = self._ids.add(ids)  # raises on ids that are not valid UTF-8, before any change
+        old = old[old >= 0]
+        self._dead[old] = True
+        self._n_dead += old.size
         self._pending.append(chunk)
         self._n_rows += len(ids)
         self._dead = np.concatenate([self._dead, np.zeros(len(ids), dtype=bool)])
         self._dead_rows = None
-        self._ids.extend(ids)
         self._meta.extend(meta_json)
-        self._row.update(zip(ids, range(start, start + len(ids))))
         return IndexReport(indexed=len(ids))
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete documents by id (tombstones); returns how many existed."""
-        if isinstance(ids, str):
-            ids = [ids]
-        n = 0
-        for doc_id in ids:
-            row = self._row.pop(doc_id, None)
-            if row is not None:
-                self._dead[row] = True
-                self._n_dead += 1
-                n += 1
-        if n:
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        rows = self._ids.discard(ids)
+        rows = np.unique(rows[rows >= 0])
+        if rows.size:
+            self._dead[rows] = True
+            self._n_dead += rows.size
             self._dead_rows = None
-        return n
+        return int(rows.size)
 
     def compact(self) -> None:
         """Fold pending documents into the postings and drop the rows of deleted documents."""
         self._build()
         if self._n_dead == 0:
+            self._ids.compact()
             return
         keep = ~self._dead
         remap = np.cumsum(keep, dtype=np.int64) - 1  # monotonic, so postings stay sorted
@@ -146,11 +139,9 @@ class EmbeddedIndex(SparseBackend):
         self._offsets = cum[self._offsets]
         self._docs = remap[self._docs[alive]].astype(np.int32)
         self._vals = np.ascontiguousarray(self._vals[alive])
-        kept = np.flatnonzero(keep)
-        self._ids = [self._ids[r] for r in kept]
-        self._meta = [self._meta[r] for r in kept]
-        self._row = {doc_id: r for r, doc_id in enumerate(self._ids)}
-        self._n_rows = self._built_rows = len(self._ids)
+        self._ids.compact(keep)
+        self._meta = [self._meta[r] for r in np.flatnonzero(keep).tolist()]
+        self._n_rows = self._built_rows = self._ids.n_rows
         self._dead = np.zeros(self._n_rows, dtype=bool)
         self._n_dead = 0
         self._dead_rows = None
@@ -238,7 +229,7 @@ class EmbeddedIndex(SparseBackend):
             meta = self._meta[r]
             hits.append(
                 Hit(
-                    id=self._ids[r],
+                    id=self._ids.id_of(r),
                     score=float(s),
                     metadata=json.loads(meta) if meta is not None else {},
                     contributions=contributions[i] if contributions is not None else None,
@@ -300,9 +291,7 @@ class EmbeddedIndex(SparseBackend):
 
     def get(self, doc_id: str) -> SparseVector:
         """The stored vector of a live document; KeyError if absent."""
-        row = self._row.get(doc_id)
-        if row is None:
-            raise KeyError(f"Document {doc_id!r} is not in the index.")
+        row = self._live_row(doc_id)
         if row >= self._built_rows:
             start = self._built_rows
             for chunk in self._pending:
@@ -316,28 +305,30 @@ class EmbeddedIndex(SparseBackend):
 
     def metadata(self, doc_id: str) -> dict[str, Any]:
         """The metadata of a live document; KeyError if absent."""
-        row = self._row.get(doc_id)
-        if row is None:
-            raise KeyError(f"Document {doc_id!r} is not in the index.")
-        meta = self._meta[row]
+        meta = self._meta[self._live_row(doc_id)]
         return json.loads(meta) if meta is not None else {}
+
+    def _live_row(self, doc_id: str) -> int:
+        row = self._ids.row(doc_id) if isinstance(doc_id, str) else -1
+        if row < 0:
+            raise KeyError(f"Document {doc_id!r} is not in the index.")
+        return row
 
     def count(self) -> int:
         """Number of live documents."""
-        return len(self._row)
+        return len(self._ids)
 
     def __len__(self) -> int:
-        return len(self._row)
+        return len(self._ids)
 
     def __contains__(self, doc_id: object) -> bool:
-        return doc_id in self._row
+        return doc_id in self._ids
 
     def memory_bytes(self) -> int:
         """Bytes of postings (mmap'd ones at full size), pending chunks, tombstones and ids (not metadata)."""
         total = self._offsets.nbytes + self._docs.nbytes + self._vals.nbytes + self._dead.nbytes
         total += sum(c.data.nbytes + c.indices.nbytes + c.indptr.nbytes for c in self._pending)
-        total += sys.getsizeof(self._ids) + sys.getsizeof(self._row) + sum(map(sys.getsizeof, self._ids))
-        return int(total)
+        return int(total + self._ids.nbytes)
 
     # ----------------------------------------------------------------------------- persistence
 
@@ -345,7 +336,7 @@ class EmbeddedIndex(SparseBackend):
         """Compact, then write the index to `directory` (layout: `lsr.backends.embedded_store`)."""
         self.compact()
         write_postings(directory, StoredPostings(self.vocab_size, self._offsets, self._docs, self._vals,
-                                                 self._ids, self._meta))
+                                                 self._ids.to_arrow(), self._meta))
 
     @classmethod
     def load(cls, directory: str | Path, mmap: bool = True) -> "EmbeddedIndex":
@@ -353,8 +344,8 @@ class EmbeddedIndex(SparseBackend):
         stored = read_postings(directory, mmap=mmap)
         index = cls(vocab_size=stored.vocab_size)
         index._offsets, index._docs, index._vals = stored.offsets, stored.docs, stored.vals
-        index._ids, index._meta = stored.ids, stored.metadata
-        index._row = {doc_id: r for r, doc_id in enumerate(stored.ids)}
-        index._n_rows = index._built_rows = len(stored.ids)
-        index._dead = np.zeros(len(stored.ids), dtype=bool)
+        index._ids = IdTable.from_arrow(stored.ids)
+        index._meta = stored.metadata
+        index._n_rows = index._built_rows = index._ids.n_rows
+        index._dead = np.zeros(index._n_rows, dtype=bool)
         return index

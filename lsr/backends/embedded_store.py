@@ -12,8 +12,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 FORMAT = "lsr-embedded-index"
 FORMAT_VERSION = 1
@@ -29,7 +33,7 @@ class StoredPostings:
     offsets: np.ndarray  # int64, (vocab_size + 1,)
     docs: np.ndarray  # int32 row numbers, ascending within each term
     vals: np.ndarray  # float32 weights
-    ids: list[str]
+    ids: "pa.Array | Sequence[str]"  # read back as an Arrow string array (no Python str per row)
     metadata: list[str | None]  # JSON strings
 
 
@@ -54,7 +58,8 @@ def write_postings(directory: str | Path, stored: StoredPostings) -> None:
                 np.save(fh, arr)
 
         _replace_atomically(path / FILES[key], save)
-    table = pa.table({"id": pa.array(stored.ids, type=pa.string()),
+    ids = stored.ids if isinstance(stored.ids, (pa.Array, pa.ChunkedArray)) else pa.array(stored.ids, type=pa.string())
+    table = pa.table({"id": ids.cast(pa.string()),
                       "metadata": pa.array(stored.metadata, type=pa.string())})
     _replace_atomically(path / FILES["table"], lambda tmp: pq.write_table(table, tmp))
     manifest = {
@@ -89,7 +94,7 @@ def read_postings(directory: str | Path, mmap: bool = True) -> StoredPostings:
     docs = np.load(path / files["docs"], mmap_mode=mode)
     vals = np.load(path / files["vals"], mmap_mode=mode)
     table = pq.read_table(path / files["table"], columns=["id", "metadata"])
-    ids = table.column("id").to_pylist()
+    ids = table.column("id").combine_chunks()
     metadata = table.column("metadata").to_pylist()
     n, nnz = int(manifest["num_docs"]), int(manifest["num_postings"])
     if offsets.shape != (vocab_size + 1,) or int(offsets[-1]) != nnz or docs.shape != (nnz,) or vals.shape != (nnz,):
