@@ -61,10 +61,19 @@ def load_definition(kind: str, name: str) -> dict:
     return json.loads(path.read_text())
 
 
-def two_phase_pipeline() -> dict:
-    """The two-phase search pipeline definition from ``pipelines/two_phase.json``."""
+TWO_PHASE_KEYS = ("prune_type", "prune_ratio", "expansion_rate", "max_window_size")
+
+
+def two_phase_pipeline(overrides: Mapping[str, Any] | None = None) -> dict:
+    """The two-phase search pipeline from ``pipelines/two_phase.json``, with `overrides` of its
+    ``two_phase_parameter`` (prune_type, prune_ratio, expansion_rate, max_window_size)."""
     definition = load_definition("pipelines", "two_phase.json")
     definition.pop("description", None)
+    unknown = set(overrides or {}) - set(TWO_PHASE_KEYS)
+    if unknown:
+        raise ValueError(f"Unknown two-phase parameters {sorted(unknown)}; use {', '.join(TWO_PHASE_KEYS)}.")
+    for processor in definition["request_processors"]:
+        processor["neural_sparse_two_phase_processor"]["two_phase_parameter"].update(overrides or {})
     return definition
 
 
@@ -226,7 +235,11 @@ class OpenSearchIndex(SparseBackend):
 
     def request(self, query: SparseVector, k: int = 10, explain: bool = False, mode: str = "exact",
                 method_parameters: Mapping[str, Any] | None = None) -> tuple[dict, SparseVector, float]:
-        """(search body, the query as sent, its weight scale); useful to see what is sent."""
+        """(search body, the query as sent, its weight scale); useful to see what is sent.
+
+        `method_parameters` tune the mode: seismic's ``top_n`` / ``heap_factor`` for "ann", the
+        pipeline's ``prune_ratio`` / ``expansion_rate`` / ... for "two_phase".
+        """
         if mode not in SEARCH_MODES:
             raise ValueError(f"Unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}.")
         if mode == "ann" and self.kind != "seismic":
@@ -238,7 +251,7 @@ class OpenSearchIndex(SparseBackend):
         body = {"size": k, "query": build_query(sent, self.naming, self.field, self.query_type, ann)}
         body["_source"] = True if explain else {"excludes": [self.field]}
         if mode == "two_phase":  # the pipeline file, sent with the request (works in _msearch too)
-            body["search_pipeline"] = two_phase_pipeline()
+            body["search_pipeline"] = two_phase_pipeline(method_parameters)
         return body, sent, scale
 
     def search(self, query: SparseVector, k: int = 10, explain: bool = False, mode: str = "exact",
