@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -52,13 +53,20 @@ def project_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+def definition_dirs() -> list[Path]:
+    """Where ``mappings/`` and ``pipelines/`` are looked for: the checkout, then a wheel's data files."""
+    return [project_root(), Path(sys.prefix) / "share" / "mm-lsr-opensearch"]
+
+
 def load_definition(kind: str, name: str) -> dict:
     """A JSON definition from the project's ``mappings/`` or ``pipelines/`` folder."""
-    path = project_root() / kind / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: the OpenSearch backend reads its {kind} from the project "
-                                "checkout (install with `pip install -e .` from the repository).")
-    return json.loads(path.read_text())
+    for root in definition_dirs():
+        path = root / kind / name
+        if path.is_file():
+            return json.loads(path.read_text())
+    looked = ", ".join(str(root / kind / name) for root in definition_dirs())
+    raise FileNotFoundError(f"{kind}/{name} not found (looked in {looked}); reinstall the package, or run "
+                            "from the repository checkout.")
 
 
 TWO_PHASE_KEYS = ("prune_type", "prune_ratio", "expansion_rate", "max_window_size")

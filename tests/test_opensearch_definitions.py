@@ -1,0 +1,39 @@
+"""Mappings and pipelines are files: found in the checkout, or where a wheel installs them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import pytest
+
+from lsr.backends import opensearch
+
+
+def test_definitions_load_from_the_checkout():
+    mapping = opensearch.load_definition("mappings", "sparse_rank_features.json")
+    assert mapping["mappings"]["properties"]["sparse"]["type"] == "rank_features"
+    assert mapping["mappings"]["dynamic"] == "strict"
+    pipeline = opensearch.two_phase_pipeline()
+    assert "description" not in pipeline
+    params = pipeline["request_processors"][0]["neural_sparse_two_phase_processor"]["two_phase_parameter"]
+    assert params["prune_type"] == "max_ratio"
+    tuned = opensearch.two_phase_pipeline({"prune_ratio": 0.1, "expansion_rate": 20.0})
+    tuned_params = tuned["request_processors"][0]["neural_sparse_two_phase_processor"]["two_phase_parameter"]
+    assert tuned_params["prune_ratio"] == 0.1 and tuned_params["expansion_rate"] == 20.0
+    assert tuned_params["prune_type"] == params["prune_type"]  # the rest comes from the file
+    with pytest.raises(ValueError, match="Unknown two-phase"):
+        opensearch.two_phase_pipeline({"k": 5})
+
+
+def test_definitions_load_from_wheel_data_files(tmp_path, monkeypatch):
+    checkout = opensearch.project_root()
+    prefix = tmp_path / "venv"
+    shutil.copytree(checkout / "mappings", prefix / "share" / "mm-lsr-opensearch" / "mappings")
+    monkeypatch.setattr(opensearch, "project_root", lambda: tmp_path / "no-checkout")
+    monkeypatch.setattr(sys, "prefix", str(prefix))
+    expected = json.loads((checkout / "mappings" / "sparse_seismic.json").read_text())
+    assert opensearch.load_definition("mappings", "sparse_seismic.json") == expected
+    with pytest.raises(FileNotFoundError, match="pipelines/two_phase.json not found"):
+        opensearch.load_definition("pipelines", "two_phase.json")
