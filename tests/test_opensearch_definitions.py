@@ -37,3 +37,14 @@ def test_definitions_load_from_wheel_data_files(tmp_path, monkeypatch):
     assert opensearch.load_definition("mappings", "sparse_seismic.json") == expected
     with pytest.raises(FileNotFoundError, match="pipelines/two_phase.json not found"):
         opensearch.load_definition("pipelines", "two_phase.json")
+
+
+def test_client_serializer_handles_numpy_and_falls_back():
+    from decimal import Decimal
+
+    import numpy as np
+
+    serializer = opensearch.connect("http://127.0.0.1:9").transport.serializer  # no request is sent
+    assert json.loads(serializer.dumps({"w": np.float32(0.5), "ids": np.array([1, 2])})) == {"w": 0.5, "ids": [1, 2]}
+    assert json.loads(serializer.dumps({"price": Decimal("1.25")})) == {"price": 1.25}  # orjson can't: stock rules
+    assert serializer.dumps('{"already": "json"}') == '{"already": "json"}'

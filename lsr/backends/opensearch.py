@@ -91,7 +91,28 @@ def connect(url: str, timeout: float = 60.0):
         from opensearchpy import OpenSearch
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("The OpenSearch backend needs opensearch-py: pip install 'mm-lsr-opensearch[opensearch]'") from exc
-    return OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False)
+    return OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False, serializer=_serializer())
+
+
+def _serializer():
+    """opensearch-py's JSON serializer, with orjson (about 5x faster on bulk bodies) when it is installed."""
+    from opensearchpy.serializer import JSONSerializer
+
+    try:
+        import orjson
+    except ImportError:
+        return JSONSerializer()
+
+    class OrjsonSerializer(JSONSerializer):
+        def dumps(self, data: Any) -> str:
+            if isinstance(data, str):
+                return data
+            try:
+                return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+            except TypeError:  # a type orjson does not know: the stock serializer's rules apply
+                return super().dumps(data)
+
+    return OrjsonSerializer()
 
 
 class OpenSearchIndex(SparseBackend):
