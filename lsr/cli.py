@@ -64,7 +64,7 @@ def cmd_train(args) -> int:
     cfg = ExperimentConfig(data=args.data, out_dir=args.out, train_images=args.train_images,
                            eval_sets=tuple(args.eval), dev_set=args.dev, init=args.init, init_dir=args.init_dir,
                            train=_train_config(args), procrustes=not args.no_procrustes,
-                           baselines=not args.no_baselines, max_flops=args.max_flops)
+                           baselines=not args.no_baselines, max_flops=args.max_flops or None)
     report = run_experiment(cfg)
     print(report_text(report))
     _print_published(report)
@@ -252,9 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-dir", default=None, help="local model directory for the init (default: offline MiniLM)")
     p.add_argument("--no-procrustes", action="store_true", help="skip the MiniLM->GloVe mapping baselines")
     p.add_argument("--no-baselines", action="store_true", help="skip the untrained-projection row")
-    p.add_argument("--max-flops", type=float, default=None,
+    p.add_argument("--max-flops", type=float, default=5.0,
                    help="after training, choose on the dev split the smallest static-pruning threshold "
-                        "(min_weight, saved with the model) whose FLOPs stay within this budget")
+                        "(min_weight, saved with the model) whose FLOPs stay within this budget; 0 keeps all weights")
     _add_data_args(p, ("proxy:f30k/test", "proxy:coco/test"))
     _add_train_args(p)
     p.set_defaults(func=cmd_train)

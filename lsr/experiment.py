@@ -93,11 +93,17 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     result = train(model, train_split, dev, cfg.train, out_dir=out / "model", show_progress=show_progress)
     pruning = None
     if cfg.max_flops is not None:
-        threshold, curve = choose_min_weight(model, dev, cfg.max_flops)
+        try:
+            threshold, curve = choose_min_weight(model, dev, cfg.max_flops)
+        except ValueError as exc:  # the trained model is still worth keeping: say so, leave it unpruned
+            log.warning("static pruning skipped: %s", exc)
+            threshold, curve = 0.0, None
+        else:
+            log.info("static pruning: min_weight %.3f keeps FLOPs <= %.2f on %s", threshold, cfg.max_flops, dev.name)
         model.config.min_weight = threshold
         model.save_pretrained(out / "model")
-        pruning = {"max_flops": cfg.max_flops, "chosen_on": dev.name, "min_weight": threshold, "curve": curve}
-        log.info("static pruning: min_weight %.3f keeps FLOPs <= %.2f on %s", threshold, cfg.max_flops, dev.name)
+        pruning = {"max_flops": cfg.max_flops, "chosen_on": dev.name, "min_weight": threshold,
+                   "reached": curve is not None, "curve": curve}
     report = {
         "label": "caption proxy" if cfg.data.startswith("proxy") else cfg.data,
         "config": asdict(cfg),

@@ -75,3 +75,21 @@ def test_sweep_plots_r1_against_flops(tmp_path):
     assert expanded[1]["doc_nnz"] < 0.75 * expanded[1e-3]["doc_nnz"]  # a stronger penalty gives sparser documents
     png = (out / "r1_vs_flops.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+@needs_minilm
+def test_train_keeps_the_model_when_the_flops_budget_is_out_of_reach(tmp_path):
+    data = tmp_path / "blip-embs"
+    data.mkdir()
+    _write(data)
+    out = tmp_path / "run"
+    assert main(["train", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val", "--eval", f"d2s:{data}/test",
+                 "--epochs", "1", "--batch-size", "32", "--no-procrustes", "--no-baselines", "--max-flops", "1e-9",
+                 "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["static_pruning"]["reached"] is False and report["static_pruning"]["min_weight"] == 0.0
+    assert json.loads((out / "model" / "config.json").read_text())["min_weight"] == 0.0
+    assert main(["train", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val", "--eval", f"d2s:{data}/test",
+                 "--epochs", "1", "--batch-size", "32", "--no-procrustes", "--no-baselines", "--max-flops", "0",
+                 "--out", str(tmp_path / "unpruned")]) == 0
+    assert json.loads((tmp_path / "unpruned" / "report.json").read_text())["static_pruning"] is None

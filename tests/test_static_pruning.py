@@ -53,3 +53,10 @@ def test_unreachable_budget_says_what_to_do():
 def test_keep_above_on_empty_batch():
     empty = SparseBatch.from_vectors([], 100)
     assert len(empty.keep_above(0.5)) == 0
+
+
+def test_smallest_within_picks_the_first_point_in_budget():
+    from lsr.d2s.static_pruning import ThresholdPoint, smallest_within
+
+    curve = [ThresholdPoint(t, f, 0, 0, 0, 0) for t, f in ((0.2, 3.0), (0.0, 9.0), (0.1, 5.0))]
+    assert smallest_within(curve, 5.0) == 0.1 and smallest_within(curve, 1.0) is None

@@ -44,6 +44,14 @@ def threshold_curve(model, split: PairedSplit, grid: tuple[float, ...] = DEFAULT
     return points
 
 
+def smallest_within(curve: list[ThresholdPoint], max_flops: float) -> float | None:
+    """The smallest threshold of `curve` whose FLOPs are <= `max_flops`, or None when none is."""
+    if max_flops <= 0:
+        raise ValueError(f"max_flops must be positive, got {max_flops}.")
+    within = [p.min_weight for p in sorted(curve, key=lambda p: p.min_weight) if p.flops <= max_flops]
+    return within[0] if within else None
+
+
 def choose_min_weight(model, split: PairedSplit, max_flops: float,
                       grid: tuple[float, ...] = DEFAULT_GRID) -> tuple[float, list[dict]]:
     """The smallest threshold of `grid` with FLOPs <= `max_flops` on `split`, and the whole curve.
@@ -57,8 +65,8 @@ def choose_min_weight(model, split: PairedSplit, max_flops: float,
     for point in curve:
         log.info("min_weight %.3f: FLOPs %.2f, nnz q %.1f d %.1f, R@1 t2i %.1f i2t %.1f", point.min_weight,
                  point.flops, point.query_nnz, point.doc_nnz, point.t2i_r1, point.i2t_r1)
-    within = [p for p in curve if p.flops <= max_flops]
-    if not within:
+    threshold = smallest_within(curve, max_flops)
+    if threshold is None:
         raise ValueError(f"No threshold up to {max(grid)} brings FLOPs on {split.name} to <= {max_flops} "
                          f"(lowest: {min(p.flops for p in curve):.2f}); retrain with a larger lambda.")
-    return within[0].min_weight, [asdict(p) for p in curve]
+    return threshold, [asdict(p) for p in curve]
