@@ -10,8 +10,9 @@ The index is not thread-safe.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +22,9 @@ from lsr.backends.embedded_ids import IdTable
 from lsr.backends.embedded_store import StoredPostings, read_postings, write_postings
 from lsr.backends.topk import dense_top_k
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
+
+if TYPE_CHECKING:
+    import torch
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -46,7 +50,7 @@ class EmbeddedIndex(SparseBackend):
         self._n_dead = 0
         self._ids = IdTable()  # row -> id (dead rows keep theirs until compaction), live id -> row
         self._meta: list[str | None] = []  # row -> metadata as a JSON string
-        self._dt: sp.csr_matrix | None = None  # postings viewed as a (vocab, rows) CSR, no copy
+        self._dt: tuple | None = None  # (doc rows, weights) of the postings as torch tensors, no copy
         self._dead_rows: np.ndarray | None = None  # cached np.flatnonzero(self._dead)
 
     # ----------------------------------------------------------------------------- writing
@@ -184,16 +188,15 @@ class EmbeddedIndex(SparseBackend):
         self._built_rows = self._n_rows
         self._dt = None
 
-    def _postings_t(self) -> sp.csr_matrix:
-        """The postings as a (vocab, rows) CSR matrix sharing their arrays (D transposed)."""
+    def _postings_torch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The postings' doc rows and weights as torch tensors sharing their memory (mmap'd ones too)."""
+        import torch
+
         self._build()
         if self._dt is None:
-            indptr = self._offsets
-            if int(indptr[-1]) <= _INT32_MAX:
-                indptr = indptr.astype(np.int32)  # keeps scipy from copying docs to int64
-            self._dt = sp.csr_matrix(
-                (self._vals, self._docs, indptr), shape=(self.vocab_size, self._built_rows), copy=False
-            )
+            with warnings.catch_warnings():  # mmap'd arrays are read-only; they are only ever read here
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                self._dt = (torch.from_numpy(self._docs), torch.from_numpy(self._vals))
         return self._dt
 
     # ----------------------------------------------------------------------------- reading
@@ -205,22 +208,28 @@ class EmbeddedIndex(SparseBackend):
     def _scores(self, terms: np.ndarray, weights: np.ndarray, qptr: np.ndarray) -> np.ndarray:
         """Dense float32 (queries, rows) exact scores, dead rows zeroed.
 
-        Query i has terms[qptr[i]:qptr[i+1]] (ascending). Its terms' postings are row-sliced from
-        D^T and multiplied by its weights in one CSC mat-vec, which adds w * d_w per posting in
-        term order in float32, exactly as `SparseBatch.dot` does.
+        Query i has terms[qptr[i]:qptr[i+1]] (ascending). Each term's posting list is added in place,
+        scaled by the term's weight (torch `index_add_` on views of the postings: no copy), so every
+        score is the float32 sum of w * d_w in term order, exactly as `SparseBatch.dot` computes it.
         """
-        dt = self._postings_t()
+        import torch
+
+        docs, vals = self._postings_torch()
         n_q, n = qptr.size - 1, self._built_rows
-        out = np.empty((n_q, n), dtype=np.float32)
-        weights = weights.astype(np.float32, copy=False)
+        out = torch.zeros((n_q, n), dtype=torch.float32)
+        offsets = self._offsets
         for i in range(n_q):
-            a, b = int(qptr[i]), int(qptr[i + 1])
-            out[i] = dt[terms[a:b]].T @ weights[a:b] if b > a else 0
+            row = out[i]
+            for t, w in zip(terms[qptr[i]:qptr[i + 1]].tolist(), weights[qptr[i]:qptr[i + 1]].tolist()):
+                a, b = int(offsets[t]), int(offsets[t + 1])
+                if b > a:
+                    row.index_add_(0, docs[a:b], vals[a:b], alpha=w)
+        scores = out.numpy()
         if self._n_dead:
             if self._dead_rows is None:
                 self._dead_rows = np.flatnonzero(self._dead[:n])
-            out[:, self._dead_rows] = 0
-        return out
+            scores[:, self._dead_rows] = 0
+        return scores
 
     def _hits(self, rows: np.ndarray, scores: np.ndarray, query: SparseVector | None) -> list[Hit]:
         contributions = self._explain(rows, query) if query is not None else None
