@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from conftest import needs_minilm
 from lsr.cli import main
@@ -31,11 +32,17 @@ def _write(folder, n_images=40, dim=8, seed=0):
     (folder / "dataset_meta.json").write_text(json.dumps({"images": images}))
 
 
+@pytest.fixture
+def data(tmp_path):
+    """A tiny collection in the public D2S parquet layout."""
+    folder = tmp_path / "blip-embs"
+    folder.mkdir()
+    _write(folder)
+    return folder
+
+
 @needs_minilm
-def test_train_on_d2s_parquet_layout_with_one_command(tmp_path, capsys):
-    data = tmp_path / "blip-embs"
-    data.mkdir()
-    _write(data)
+def test_train_on_d2s_parquet_layout_with_one_command(data, tmp_path, capsys):
     out = tmp_path / "run"
     rc = main(["train", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val", "--eval", f"d2s:{data}/test",
                "--epochs", "2", "--batch-size", "32", "--no-procrustes", "--max-flops", "1e9", "--out", str(out)])
@@ -61,10 +68,7 @@ def test_train_on_d2s_parquet_layout_with_one_command(tmp_path, capsys):
 
 
 @needs_minilm
-def test_sweep_plots_r1_against_flops(tmp_path):
-    data = tmp_path / "blip-embs"
-    data.mkdir()
-    _write(data)
+def test_sweep_plots_r1_against_flops(data, tmp_path):
     out = tmp_path / "sweep"
     assert main(["sweep", "--lambdas", "1e-3", "1", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val",
                  "--epochs", "4", "--batch-size", "16", "--sparsity-warmup", "0", "--lr", "1e-3",
@@ -78,10 +82,7 @@ def test_sweep_plots_r1_against_flops(tmp_path):
 
 
 @needs_minilm
-def test_train_keeps_the_model_when_the_flops_budget_is_out_of_reach(tmp_path):
-    data = tmp_path / "blip-embs"
-    data.mkdir()
-    _write(data)
+def test_train_keeps_the_model_when_the_flops_budget_is_out_of_reach(data, tmp_path):
     out = tmp_path / "run"
     assert main(["train", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val", "--eval", f"d2s:{data}/test",
                  "--epochs", "1", "--batch-size", "32", "--no-procrustes", "--no-baselines", "--max-flops", "1e-9",
