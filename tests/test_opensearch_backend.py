@@ -268,3 +268,13 @@ def test_bulk_survives_a_killed_node_and_resumes(make_index, opensearch_url, thr
     settings = index.client.indices.get_settings(index=index.index_name)[index.index_name]["settings"]["index"]
     assert settings.get("refresh_interval") in (None, "1s")  # restored after the load
     assert settings.get("translog", {}).get("durability") in (None, "request")
+
+
+def test_bulk_restores_the_index_settings_it_found(make_index):
+    index = make_index()
+    index.create()
+    index.client.indices.put_settings(index=index.index_name, body={"index": {"refresh_interval": "5s"}})
+    assert index.bulk(((f"d{i}", v, None) for i, v in enumerate(random_corpus(50, seed=3))), progress=False).indexed == 50
+    settings = index.client.indices.get_settings(index=index.index_name, flat_settings=True)[index.index_name]["settings"]
+    assert settings["index.refresh_interval"] == "5s"  # the user's value, not ours ("-1") nor the default
+    assert settings.get("index.translog.durability", "request") == "request"

@@ -38,17 +38,6 @@ TOP_LEVEL_METADATA = ("path", "caption", "collection")  # indexed fields; other 
 TWO_PHASE_PIPELINE = "lsr-two-phase"
 
 
-def _flatten(settings: dict, prefix: str = "") -> dict[str, Any]:
-    """{"translog": {"durability": "async"}} -> {"translog.durability": "async"} (settings come nested)."""
-    flat: dict[str, Any] = {}
-    for key, value in settings.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def project_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
@@ -234,10 +223,11 @@ class OpenSearchIndex(SparseBackend):
         if self.bulk_settings.async_translog:
             load["translog.durability"] = "async"
         names = ",".join(f"index.{key}" for key in load)
-        current = self.client.indices.get_settings(index=self.index_name, name=names)
-        flat = _flatten(current[self.index_name]["settings"].get("index", {}))
+        current = self.client.indices.get_settings(index=self.index_name, name=names, flat_settings=True)
+        found = current.get(self.index_name, {}).get("settings", {})  # {"index.refresh_interval": ...}
         # A value equal to ours is left over from a load that died with the node: restore the default.
-        previous = {key: (None if flat.get(key) == value else flat.get(key)) for key, value in load.items()}
+        previous = {key: (None if found.get(f"index.{key}") in (None, value) else found[f"index.{key}"])
+                    for key, value in load.items()}
         self.client.indices.put_settings(index=self.index_name, body={"index": load})
         try:
             yield
