@@ -217,13 +217,13 @@ class EmbeddedIndex(SparseBackend):
         docs, vals = self._postings_torch()
         n_q, n = qptr.size - 1, self._built_rows
         out = torch.zeros((n_q, n), dtype=torch.float32)
-        offsets = self._offsets
+        starts, ends = self._offsets[terms].tolist(), self._offsets[terms + 1].tolist()
+        weights = weights.tolist()
         for i in range(n_q):
             row = out[i]
-            for t, w in zip(terms[qptr[i]:qptr[i + 1]].tolist(), weights[qptr[i]:qptr[i + 1]].tolist()):
-                a, b = int(offsets[t]), int(offsets[t + 1])
-                if b > a:
-                    row.index_add_(0, docs[a:b], vals[a:b], alpha=w)
+            for j in range(qptr[i], qptr[i + 1]):
+                if ends[j] > starts[j]:
+                    row.index_add_(0, docs[starts[j]:ends[j]], vals[starts[j]:ends[j]], alpha=weights[j])
         scores = out.numpy()
         if self._n_dead:
             if self._dead_rows is None:
