@@ -17,7 +17,8 @@ import time
 import numpy as np
 
 from lsr.backends.opensearch import OpenSearchIndex
-from lsr.sparse import SparseVector, Vocabulary
+from lsr.sparse import SparseVector
+from lsr.vocab import Vocabulary
 
 
 def main() -> None:

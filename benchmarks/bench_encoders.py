@@ -59,7 +59,7 @@ def tiny_blip_dir(path: Path, base: bool = False) -> Path:
     from transformers import AutoTokenizer, BlipConfig, BlipForImageTextRetrieval
 
     from lsr.encoders.blip import pil_image_processor_class
-    from lsr.sparse import default_tokenizer_dir
+    from lsr.vocab import default_tokenizer_dir
 
     torch.manual_seed(0)
     if base:

@@ -33,8 +33,9 @@ from bench_embedded import index_chunks, load_proxy, proxy_workload, time_dense,
 
 from lsr.backends.embedded import EmbeddedIndex  # noqa: E402
 from lsr.backends.opensearch import OpenSearchIndex  # noqa: E402
-from lsr.backends.opensearch_bulk import BulkSettings  # noqa: E402
-from lsr.sparse import SparseVector, Vocabulary  # noqa: E402
+from lsr.backends.opensearch.bulk import BulkSettings  # noqa: E402
+from lsr.sparse import SparseVector  # noqa: E402
+from lsr.vocab import Vocabulary
 
 
 def documents(chunks, ids):

@@ -53,7 +53,8 @@ from bench_embedded import index_chunks, load_proxy, noisy_sparse_copies, timed 
 
 from lsr.backends.embedded import EmbeddedIndex  # noqa: E402
 from lsr.exchange import write_jsonl  # noqa: E402
-from lsr.sparse import SparseBatch, Vocabulary  # noqa: E402
+from lsr.sparse import SparseBatch  # noqa: E402
+from lsr.vocab import Vocabulary
 
 
 def quantize_csr(m: sp.csr_matrix, q: int) -> sp.csr_matrix:

@@ -16,7 +16,9 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from lsr.sparse import SparseBatch, SparseVector, Vocabulary
+from lsr.sparse import SparseBatch, SparseVector
+
+from lsr.vocab import Vocabulary
 
 NAMINGS = ("wordpiece", "id")
 

@@ -17,7 +17,7 @@ from lsr.data.split import PairedSplit
 from lsr.eval.evaluate import encode_split, evaluate_dense, evaluate_sparse_vectors
 from lsr.eval.report import format_table, gap_to_reference, write_json
 from lsr.eval.trec import write_qrels, write_run
-from lsr.sparse import Vocabulary, default_tokenizer_dir
+from lsr.vocab import Vocabulary, default_tokenizer_dir
 
 log = logging.getLogger(__name__)
 

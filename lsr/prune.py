@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from lsr.sparse import SparseVector
+from lsr.topk import top_k
 
 PRUNE_TYPES = ("top_k", "max_ratio", "alpha_mass", "abs_value")
 
@@ -28,9 +29,9 @@ def prune(vector: SparseVector, prune_type: str, value: float) -> SparseVector:
     if prune_type == "top_k":
         if value < 1 or int(value) != value:
             raise ValueError(f"top_k pruning needs a positive integer k, got {value}.")
-        order = np.lexsort((vector.ids, -w))[: int(value)]
+        kept, _ = top_k(np.arange(w.size), w, int(value))  # ids are sorted, so position order is id order
         keep = np.zeros(w.size, dtype=bool)
-        keep[order] = True
+        keep[kept] = True
     elif prune_type == "max_ratio":
         _check_unit(prune_type, value)
         keep = w >= value * w.max()

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from lsr.backends.base import Hit, SparseBackend
 from lsr.d2s.model import D2SModel
 from lsr.encoders.base import TextEncoder
-from lsr.sparse import SparseVector, Vocabulary
+from lsr.sparse import SparseVector
+from lsr.vocab import Vocabulary
 
 
 @dataclass

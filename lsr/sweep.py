@@ -12,7 +12,7 @@ from lsr.eval.evaluate import evaluate_dense, evaluate_sparse
 from lsr.eval.report import plot_r1_vs_flops, write_json
 from lsr.data.sources import load_split_spec
 from lsr.experiment import build_model
-from lsr.sparse import Vocabulary
+from lsr.vocab import Vocabulary
 
 
 def run_sweep(lambdas: Sequence[float], out_dir: str | Path, data: str = "proxy:f30k",

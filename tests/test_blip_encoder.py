@@ -17,7 +17,7 @@ def tiny_blip_dir(tmp_path_factory):
     from transformers import AutoTokenizer, BlipConfig, BlipForImageTextRetrieval
 
     from lsr.encoders.blip import pil_image_processor_class
-    from lsr.sparse import default_tokenizer_dir
+    from lsr.vocab import default_tokenizer_dir
 
     torch.manual_seed(0)
     config = BlipConfig(

@@ -74,13 +74,13 @@ def test_trained_d2s_beats_untrained_projection_by_a_wide_margin(proxy, trained_
 
 
 def test_cli_index_export_and_search(trained_model, tmp_path, capsys):
-    from lsr.cli import main
+    from lsr.cli.main import main
     from lsr.exchange import read_jsonl
 
     trained_model.save_pretrained(tmp_path / "model")
     assert main(["index", "--model", str(tmp_path / "model"), "--split", "proxy:f30k/test",
                  "--index", str(tmp_path / "index"), "--jsonl", str(tmp_path / "docs.jsonl")]) == 0
-    ids, contents, vectors = read_jsonl(tmp_path / "docs.jsonl", __import__("lsr.sparse").sparse.Vocabulary())
+    ids, contents, vectors = read_jsonl(tmp_path / "docs.jsonl", __import__("lsr.vocab").vocab.Vocabulary())
     assert len(ids) == 1000 and contents[0]
     capsys.readouterr()
     assert main(["search", "a dog runs on the grass", "--index", str(tmp_path / "index"),
@@ -92,7 +92,7 @@ def test_cli_index_export_and_search(trained_model, tmp_path, capsys):
 
 
 def test_cli_reports_missing_model_clearly(tmp_path, capsys):
-    from lsr.cli import main
+    from lsr.cli.main import main
 
     assert main(["search", "a dog", "--index", str(tmp_path), "--model", str(tmp_path / "nope")]) == 2
     assert "not a saved D2S model" in capsys.readouterr().err

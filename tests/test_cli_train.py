@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import needs_minilm
-from lsr.cli import main
+from lsr.cli.main import main
 
 WORDS = ["dog", "cat", "man", "woman", "bike", "car", "boat", "tree", "beach", "snow", "red", "blue"]
 

@@ -73,7 +73,7 @@ def test_search_finds_real_photos_by_content_words(encoder, photos, tmp_path):
 
 @needs_minilm
 def test_cli_index_and_search(photos, tmp_path, capsys):
-    from lsr.cli import main
+    from lsr.cli.main import main
 
     index_dir = tmp_path / "index"
     assert main(["index-images", str(photos), "--index", str(index_dir)]) == 0

@@ -60,7 +60,7 @@ def _failed(out: str) -> set[str]:
 @needs_minilm
 def test_index_search_rerun_and_prune_through_the_cli(opensearch_url, index_name, tmp_path, capsys, monkeypatch):
     from lsr.backends.opensearch import OpenSearchIndex
-    from lsr.cli import main
+    from lsr.cli.main import main
     from lsr.encoders.efficientnet_labels import EfficientNetLabelEncoder
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # `lsr search` below looks at the default state
@@ -107,7 +107,7 @@ def test_index_search_rerun_and_prune_through_the_cli(opensearch_url, index_name
 def test_default_state_dir_is_per_node_and_index_and_never_in_the_node_home(tmp_path, monkeypatch):
     from argparse import Namespace
 
-    from lsr.cli_images import default_state_dir, state_dir
+    from lsr.cli.images import default_state_dir, state_dir
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("LSR_OPENSEARCH_HOME", str(tmp_path / "node"))
@@ -122,7 +122,7 @@ def test_default_state_dir_is_per_node_and_index_and_never_in_the_node_home(tmp_
 
 @needs_minilm
 def test_missing_index_and_unreachable_node_say_what_to_do(opensearch_url, tmp_path, capsys):
-    from lsr.cli import main
+    from lsr.cli.main import main
 
     common = ["--encoder", "efficientnet-labels", "--backend", "opensearch", "--state", str(tmp_path)]
     assert main(["search-images", "cat", "--index", f"lsr-test-absent-{uuid.uuid4().hex[:8]}",

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from ir_measures import RR, Success
 
-from lsr.eval.metrics import both_directions, topk_indices
+from lsr.eval.metrics import both_directions
+from lsr.topk import topk_indices
 from lsr.eval.trec import read_run, write_qrels, write_run
 
 

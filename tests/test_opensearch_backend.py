@@ -10,7 +10,7 @@ import pytest
 
 from lsr.backends.embedded import EmbeddedIndex
 from lsr.backends.opensearch import RELATIVE_SCORE_BOUND, OpenSearchIndex
-from lsr.backends.opensearch_bulk import BulkAborted, BulkSettings
+from lsr.backends.opensearch.bulk import BulkAborted, BulkSettings
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
 
 pytestmark = pytest.mark.opensearch
@@ -238,7 +238,7 @@ def test_seismic_ann_recall(make_index):
 def test_bulk_survives_a_killed_node_and_resumes(make_index, opensearch_url, threads, async_translog):
     if os.environ.get("OPENSEARCH_URL"):
         pytest.skip("OPENSEARCH_URL points at an external node; this test kills and restarts the managed node")
-    from lsr.backends import opensearch_node as node
+    from lsr.node import run as node
 
     index = make_index(bulk=BulkSettings(chunk_size=250, window=1000, connection_retries=2, initial_backoff=0.2,
                                          threads=threads, async_translog=async_translog))

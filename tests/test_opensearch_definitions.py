@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from lsr.backends import opensearch
+from lsr.backends.opensearch import client as opensearch
 
 
 def test_definitions_load_from_the_checkout():

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lsr.backends import opensearch_install as install
-from lsr.backends import opensearch_node as node
+from lsr.node import install
+from lsr.node import run as node
 
 
 def _fake_jdk(root: Path, name: str, version: str) -> Path:

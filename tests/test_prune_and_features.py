@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lsr.backends.features import FeatureNaming, escape_token, unescape_token
-from lsr.backends.opensearch_query import QueryRules, build_query
+from lsr.backends.opensearch.features import FeatureNaming, escape_token, unescape_token
+from lsr.backends.opensearch.query import QueryRules, build_query
 from lsr.prune import cap_terms, prune
 from lsr.sparse import SparseVector
 

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from lsr.backends.base import Hit, IndexReport, SparseBackend
 from lsr.backends.embedded_ids import IdTable
 from lsr.backends.embedded_store import StoredPostings, read_postings, write_postings
-from lsr.backends.topk import dense_top_k
+from lsr.topk import dense_top_k
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
 
 if TYPE_CHECKING:

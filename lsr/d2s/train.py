@@ -21,7 +21,7 @@ from lsr.d2s.losses import PENALTIES, distillation_loss
 from lsr.d2s.model import D2SModel, pad_token_ids
 from lsr.d2s.schedules import expansion_control_p, lr_factor, sparsity_weight
 from lsr.data.split import PairedSplit
-from lsr.encoders.minilm import resolve_device
+from lsr.devices import resolve_device
 from lsr.eval.evaluate import evaluate_sparse
 
 log = logging.getLogger(__name__)

@@ -75,7 +75,7 @@ def load_split(dataset: str, split: str, encoder=None, vocab=None, max_images: i
     src = data_root() / f"{stem}_caps.txt"
     stat = src.stat()
     if encoder is None:
-        from lsr.sparse import default_tokenizer_dir
+        from lsr.vocab import default_tokenizer_dir
 
         enc_tag = default_tokenizer_dir()
     else:
@@ -101,7 +101,7 @@ def load_split(dataset: str, split: str, encoder=None, vocab=None, max_images: i
 
             encoder = MiniLMEncoder()
         if vocab is None:
-            from lsr.sparse import Vocabulary
+            from lsr.vocab import Vocabulary
 
             vocab = Vocabulary()
         log.info("encoding %d captions of %s/%s (cached afterwards in %s)", len(caps), dataset, split, folder)

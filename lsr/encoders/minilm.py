@@ -14,15 +14,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lsr.encoders.base import l2_normalise
-from lsr.sparse import default_tokenizer_dir
-
-
-def resolve_device(device: str | None = None) -> torch.device:
-    """`device` if given, else CUDA when available, else CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+from lsr.devices import resolve_device
+from lsr.vectors import l2_normalise
+from lsr.vocab import default_tokenizer_dir
 
 
 class MiniLMEncoder:

@@ -10,22 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from lsr.topk import topk_indices
+
 KS = (1, 5, 10)
 DEPTH = 10
-
-
-def topk_indices(scores: np.ndarray, k: int = DEPTH, chunk: int = 4096) -> np.ndarray:
-    """Row-wise indices of the k highest scores, best first, ties broken by lower index."""
-    n, m = scores.shape
-    k = min(k, m)
-    out = np.empty((n, k), dtype=np.int64)
-    for start in range(0, n, chunk):
-        block = scores[start:start + chunk]
-        part = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < m else np.tile(np.arange(m), (len(block), 1))
-        vals = np.take_along_axis(block, part, axis=1)
-        order = np.lexsort((part, -vals), axis=1)
-        out[start:start + chunk] = np.take_along_axis(part, order, axis=1)
-    return out
 
 
 def _summarise(hits: np.ndarray) -> dict[str, float]:

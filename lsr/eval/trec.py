@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from lsr.eval.metrics import topk_indices
+from lsr.topk import topk_indices
 
 
 def write_run(path: str | Path, scores: np.ndarray, query_ids: Sequence[str], doc_ids: Sequence[str],

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # the CLI imports backends lazily, when a command needs one
     from lsr.backends.base import SparseBackend
-    from lsr.sparse import Vocabulary
+    from lsr.vocab import Vocabulary
 
 BACKENDS = ("embedded", "opensearch")
 DEFAULT_URL = "http://127.0.0.1:9200"

@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from lsr.cli_backends import add_backend_args, describe, open_backend, search_options
+from lsr.cli.backends import add_backend_args, describe, open_backend, search_options
 
 DEMO_QUERIES = ("a dog catching a frisbee", "two men playing guitars on a stage", "a little girl in a pink dress",
                 "people riding bikes down a city street")
@@ -110,7 +110,7 @@ def cmd_demo(args) -> int:
 def _build_index(args, jsonl: Path | None = None) -> None:
     from lsr.d2s.model import D2SModel
     from lsr.data.sources import load_split_spec
-    from lsr.sparse import Vocabulary
+    from lsr.vocab import Vocabulary
 
     vocab = Vocabulary()
     split = load_split_spec(args.split, vocab)
@@ -136,7 +136,7 @@ def _build_index(args, jsonl: Path | None = None) -> None:
 def _run_queries(backend, model, queries, k: int, expand: bool, **search_options) -> None:
     from lsr.encoders.minilm import MiniLMEncoder
     from lsr.search import SparseSearcher
-    from lsr.sparse import Vocabulary
+    from lsr.vocab import Vocabulary
 
     searcher = SparseSearcher(backend, model, MiniLMEncoder(), Vocabulary())
     for text in queries:
@@ -156,14 +156,14 @@ def cmd_index(args) -> int:
 
 def cmd_search(args) -> int:
     if args.encoder is not None:
-        from lsr.cli_images import search_images
+        from lsr.cli.images import search_images
 
         return search_images(args)
     if args.model is None:
         print("error: --model is required (or --encoder NAME for an image index)", file=sys.stderr)
         return 2
     from lsr.d2s.model import D2SModel
-    from lsr.sparse import Vocabulary
+    from lsr.vocab import Vocabulary
 
     model = D2SModel.from_pretrained(args.model)  # a wrong model path is the commonest mistake: check it first
     backend = open_backend(args, Vocabulary(), missing_hint=f"build one with `lsr index --index {args.index}`")
@@ -176,7 +176,7 @@ def cmd_eval(args) -> int:
     from lsr.eval.report import format_table, gap_to_reference, write_json
     from lsr.data.sources import load_split_spec
     from lsr.experiment import evaluate_all
-    from lsr.sparse import Vocabulary
+    from lsr.vocab import Vocabulary
 
     vocab = Vocabulary()
     model = D2SModel.from_pretrained(args.model)
@@ -205,7 +205,7 @@ def cmd_export(args) -> int:
     from lsr.d2s.model import D2SModel
     from lsr.exchange import write_jsonl, write_queries_tsv
     from lsr.data.sources import load_split_spec
-    from lsr.sparse import Vocabulary
+    from lsr.vocab import Vocabulary
 
     vocab = Vocabulary()
     split = load_split_spec(args.split, vocab)
@@ -301,9 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p, ())
     _add_train_args(p)
     p.set_defaults(func=cmd_sweep)
-    from lsr.cli_opensearch import add_parser as add_opensearch_parser
+    from lsr.cli.opensearch import add_parser as add_opensearch_parser
     add_opensearch_parser(sub)
-    from lsr.cli_images import add_parser as add_images_parser
+    from lsr.cli.images import add_parser as add_images_parser
     add_images_parser(sub)
     return parser
 

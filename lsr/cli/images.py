@@ -1,7 +1,7 @@
 """Command line for image folders: `lsr index-images DIR ...` and `lsr search-images QUERY ...`.
 
 `lsr search QUERY --encoder NAME` reaches the same search through `search_images`. Both backends work
-(`--backend embedded|opensearch`, flags shared with `lsr index | search` through `lsr.cli_backends`).
+(`--backend embedded|opensearch`, flags shared with `lsr index | search` through `lsr.cli.backends`).
 
 Besides the index, a folder index keeps state: the manifest (which files the backend holds, in which
 version), the feature cache and the settings (which encoder built it). The embedded backend keeps it in
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from lsr.cli_backends import add_backend_args, describe, open_backend, search_options
+from lsr.cli.backends import add_backend_args, describe, open_backend, search_options
 from lsr.encoders.registry import IMAGE_ENCODERS
 
 SETTINGS = "images.json"  # in the state directory: which encoder (and D2S model) built the index
@@ -83,7 +83,7 @@ def state_dir(args: argparse.Namespace) -> Path:
     else:
         state = default_state_dir(args.url, args.index)
     if args.backend == "opensearch":
-        from lsr.backends.opensearch_node import NodeConfig
+        from lsr.node.run import NodeConfig
 
         home = NodeConfig.from_env().home.resolve()
         if state.resolve().is_relative_to(home):

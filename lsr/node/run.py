@@ -5,12 +5,12 @@ The integ-test distribution and the two plugins come from Maven Central through 
 refuses to run as root, so as root the node runs as a system user (default `opensearch`) from a home
 that user can reach (default /var/lib/lsr-opensearch: /root is mode 700).
 
-    from lsr.backends import opensearch_node as node
+    from lsr.node import run as node
     url = node.start()          # idempotent; waits for cluster health yellow/green
     node.status(); node.stop()
 
 Layout under the node home: `opensearch-VERSION/` (the install), `data/`, `logs/`, `opensearch.pid`.
-Installing lives in `lsr.backends.opensearch_install`. Only the stdlib is used, so the manager works
+Installing lives in `lsr.node.install`. Only the stdlib is used, so the manager works
 without opensearch-py.
 """
 
@@ -27,7 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsr.backends.opensearch_install import (  # noqa: F401 - NodeConfig/NodeError/install are this API too
+from lsr.node.install import (  # noqa: F401 - NodeConfig/NodeError/install are this API too
     NodeConfig,
     NodeError,
     check_reachable,

@@ -1,4 +1,4 @@
-"""`lsr opensearch start|stop|status`: the local OpenSearch node of `lsr.backends.opensearch_node`."""
+"""`lsr opensearch start|stop|status`: the local OpenSearch node of `lsr.node.run`."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
 
 def cmd_opensearch(args: argparse.Namespace) -> int:
     """Run one action; `start` prints the URL, or the node's error log lines and exits 1."""
-    from lsr.backends import opensearch_node as node
+    from lsr.node import run as node
 
     cfg = node.NodeConfig.from_env(port=args.port, home=args.home, heap=args.heap)
     if args.action == "start":

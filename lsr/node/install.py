@@ -1,6 +1,6 @@
 """Installing the local OpenSearch node: its configuration, a JDK >= 21, Maven downloads, plugins, config files.
 
-`lsr.backends.opensearch_node` starts and stops what this module installs. Only the stdlib is used.
+`lsr.node.run` starts and stops what this module installs. Only the stdlib is used.
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ def install(cfg: NodeConfig, java_home: Path | None = None) -> Path:
 def render_config(cfg: NodeConfig) -> str:
     """The opensearch.yml of a single-node, loopback-only, plain-http node."""
     return "\n".join([
-        "# Written by lsr.backends.opensearch_node; edits are overwritten on start.",
+        "# Written by lsr.node.run; edits are overwritten on start.",
         "cluster.name: lsr-local",
         "node.name: lsr-node-1",
         "discovery.type: single-node",

@@ -16,7 +16,9 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-from lsr.sparse import SparseVector, Vocabulary
+from lsr.sparse import SparseVector
+
+from lsr.vocab import Vocabulary
 
 NAMINGS = ("wordpiece", "id")
 _ESCAPED = re.compile(r"%(25|2E)")

@@ -1,4 +1,5 @@
-"""Exact top-k selection over score arrays, with ties broken by ascending row."""
+"""Exact top-k selection, ties broken by ascending row (or token id): one routine set for backends,
+metrics and pruning."""
 
 from __future__ import annotations
 
@@ -40,4 +41,18 @@ def dense_top_k(scores: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray
     for i, f in enumerate(np.split(flat, splits)):
         rows = f - i * n
         out.append(top_k(rows, scores[i, rows], k))
+    return out
+
+
+def topk_indices(scores: np.ndarray, k: int = 10, chunk: int = 4096) -> np.ndarray:
+    """Row-wise indices of the k highest scores, best first, ties broken by lower index."""
+    n, m = scores.shape
+    k = min(k, m)
+    out = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, chunk):
+        block = scores[start:start + chunk]
+        part = np.argpartition(-block, k - 1, axis=1)[:, :k] if k < m else np.tile(np.arange(m), (len(block), 1))
+        vals = np.take_along_axis(block, part, axis=1)
+        order = np.lexsort((part, -vals), axis=1)
+        out[start:start + chunk] = np.take_along_axis(part, order, axis=1)
     return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lsr.backends.features import FeatureNaming
+from lsr.backends.opensearch.features import FeatureNaming
 from lsr.prune import cap_terms, prune
 from lsr.sparse import SparseVector
 

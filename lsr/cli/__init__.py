@@ -1,0 +1,1 @@
+"""The `lsr` command line: `main` (train, eval, index, search, ...), `images`, `opensearch`, `backends`."""
