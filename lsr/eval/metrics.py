@@ -26,13 +26,13 @@ def _summarise(hits: np.ndarray) -> dict[str, float]:
 
 def t2i_metrics(scores: np.ndarray, query_doc: np.ndarray) -> dict[str, float]:
     """Text->image: `scores` is (captions x images); caption i is relevant to image `query_doc[i]`."""
-    top = topk_indices(scores)
+    top = topk_indices(scores, DEPTH)
     return _summarise(top == np.asarray(query_doc)[:, None])
 
 
 def i2t_metrics(scores: np.ndarray, query_doc: np.ndarray) -> dict[str, float]:
     """Image->text: `scores` is (captions x images) as for `t2i_metrics`; each image ranks all captions."""
-    top = topk_indices(np.ascontiguousarray(scores.T))
+    top = topk_indices(np.ascontiguousarray(scores.T), DEPTH)
     return _summarise(np.asarray(query_doc)[top] == np.arange(scores.shape[1])[:, None])
 
 
