@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from lsr.backends.base import Hit, IndexReport, SparseBackend
 from lsr.backends.embedded_ids import IdTable
+from lsr.backends.validate import check_ids
 from lsr.backends.embedded_store import StoredPostings, read_postings, write_postings
 from lsr.topk import dense_top_k
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
@@ -32,8 +33,10 @@ _INT32_MAX = np.iinfo(np.int32).max
 class EmbeddedIndex(SparseBackend):
     """Exact in-process sparse index; see the module docstring for the layout."""
 
-    def __init__(self, vocab_size: int = VOCAB_SIZE, batch_memory_bytes: int = 32 << 20):
-        """`batch_memory_bytes` bounds the per-chunk score memory of `search_batch`."""
+    def __init__(self, vocab_size: int = VOCAB_SIZE, batch_memory_bytes: int = 32 << 20,
+                 directory: str | Path | None = None):
+        """`batch_memory_bytes` bounds the per-chunk score memory of `search_batch`; `directory` is where
+        `commit()` persists the index (None: an in-memory index, for which `commit()` does nothing)."""
         if vocab_size < 1:
             raise ValueError(f"vocab_size must be positive, got {vocab_size}.")
         self.vocab_size = int(vocab_size)
@@ -52,56 +55,19 @@ class EmbeddedIndex(SparseBackend):
         self._meta: list[str | None] = []  # row -> metadata as a JSON string
         self._dt: tuple | None = None  # (doc rows, weights) of the postings as torch tensors, no copy
         self._dead_rows: np.ndarray | None = None  # cached np.flatnonzero(self._dead)
+        self.directory = Path(directory) if directory is not None else None
+        self._provenance: dict[str, Any] | None = None
+        self._closed = False
 
     # ----------------------------------------------------------------------------- writing
 
-    def index(
-        self,
-        ids: Sequence[str],
-        vectors: SparseBatch | Sequence[SparseVector],
-        metadata: Sequence[Mapping[str, Any] | None] | None = None,
-    ) -> IndexReport:
-        """Add or replace documents; the whole call is validated before anything changes."""
-        if isinstance(ids, str):
-            raise ValueError("ids must be a sequence of strings, not a single string.")
-        ids = list(ids)
-        if not isinstance(vectors, SparseBatch):
-            vectors = SparseBatch.from_vectors(vectors, vocab_size=self.vocab_size)
-        if vectors.vocab_size != self.vocab_size:
-            raise ValueError(f"Vectors have vocab_size={vectors.vocab_size}, the index has {self.vocab_size}.")
-        if len(ids) != len(vectors):
-            raise ValueError(f"Got {len(ids)} ids for {len(vectors)} vectors.")
-        if metadata is not None:
-            metadata = list(metadata)
-            if len(metadata) != len(ids):
-                raise ValueError(f"Got {len(metadata)} metadata entries for {len(ids)} ids.")
-        seen: set[str] = set()
-        for doc_id in ids:
-            if not isinstance(doc_id, str) or not doc_id:
-                raise ValueError(f"Document ids must be non-empty strings, got {doc_id!r}.")
-            if doc_id in seen:
-                raise ValueError(f"Duplicate document id {doc_id!r} within one index call.")
-            seen.add(doc_id)
+    def _index(self, ids: list[str], vectors: SparseBatch, metadata: list[dict[str, Any] | None]) -> IndexReport:
+        """Append the (validated) documents; an existing id's old row becomes a tombstone."""
+        self._check_open()
         csr = vectors.csr
-        if csr.nnz and csr.data.min() < 0:
-            bad_row = int(np.searchsorted(csr.indptr, int(np.flatnonzero(csr.data < 0)[0]), side="right") - 1)
-            raise ValueError(f"Document {ids[bad_row]!r} has negative weights; sparse documents must be non-negative.")
         if self._n_rows + len(ids) > _INT32_MAX:
             raise ValueError("The index is limited to 2**31 - 1 rows; compact() or shard it.")
-        meta_json: list[str | None] = [None] * len(ids)
-        if metadata is not None:
-            for i, m in enumerate(metadata):
-                if m is None:
-                    continue
-                if not isinstance(m, Mapping):
-                    raise ValueError(f"Metadata of {ids[i]!r} must be a mapping, got {type(m).__name__}.")
-                try:
-                    meta_json[i] = json.dumps(dict(m), allow_nan=False)
-                except (TypeError, ValueError) as exc:
-                    raise ValueError(f"Metadata of {ids[i]!r} is not JSON-serialisable: {exc}") from None
-        if not ids:
-            return IndexReport()
-
+        meta_json = [json.dumps(m) if m is not None else None for m in metadata]
         # Mutation starts here: nothing above has touched the index.
         chunk = sp.csr_matrix(
             (csr.data.astype(np.float32, copy=True), csr.indices.astype(np.int32, copy=True), csr.indptr.astype(np.int64)),
@@ -120,7 +86,8 @@ class EmbeddedIndex(SparseBackend):
 
     def delete(self, ids: Sequence[str]) -> int:
         """Delete documents by id (tombstones); returns how many existed."""
-        ids = [ids] if isinstance(ids, str) else list(ids)
+        self._check_open()
+        ids = check_ids(ids)
         rows = self._ids.discard(ids)
         rows = np.unique(rows[rows >= 0])
         if rows.size:
@@ -201,10 +168,6 @@ class EmbeddedIndex(SparseBackend):
 
     # ----------------------------------------------------------------------------- reading
 
-    def _check_terms(self, ids: np.ndarray) -> None:
-        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            raise ValueError(f"Query token ids must lie in [0, {self.vocab_size}).")
-
     def _scores(self, terms: np.ndarray, weights: np.ndarray, qptr: np.ndarray) -> np.ndarray:
         """Dense float32 (queries, rows) exact scores, dead rows zeroed.
 
@@ -263,26 +226,20 @@ class EmbeddedIndex(SparseBackend):
                 out[i][t] = float(c)
         return out
 
-    def search(self, query: SparseVector, k: int = 10, explain: bool = False) -> list[Hit]:
+    def _search(self, query: SparseVector, k: int, explain: bool, **options: Any) -> list[Hit]:
         """Top-k live documents by exact dot product (score > 0 only)."""
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}.")
-        self._check_terms(query.ids)
+        self._check_open()
         self._build()
-        if self._built_rows == 0 or query.nnz == 0:
+        if self._built_rows == 0:
             return []
         scores = self._scores(query.ids, query.weights, np.array([0, query.nnz]))
         rows, top = dense_top_k(scores, k)[0]
         return self._hits(rows, top, query if explain else None)
 
-    def search_batch(self, queries: SparseBatch, k: int = 10, explain: bool = False) -> list[list[Hit]]:
+    def _search_batch(self, queries: list[SparseVector], k: int, explain: bool, **options: Any) -> list[list[Hit]]:
         """Top-k for each query, in chunks bounded by `batch_memory_bytes`; same results as `search`."""
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}.")
-        if queries.vocab_size != self.vocab_size:
-            raise ValueError(f"Queries have vocab_size={queries.vocab_size}, the index has {self.vocab_size}.")
-        qcsr = queries.csr
-        self._check_terms(qcsr.indices)
+        self._check_open()
+        qcsr = SparseBatch.from_vectors(queries, self.vocab_size).csr
         self._build()
         n_q, n = len(queries), self._built_rows
         if n == 0:
@@ -341,20 +298,49 @@ class EmbeddedIndex(SparseBackend):
 
     # ----------------------------------------------------------------------------- persistence
 
-    def save(self, directory: str | Path) -> None:
-        """Compact, then write the index to `directory` (layout: `lsr.backends.embedded_store`)."""
+    def save(self, directory: str | Path | None = None) -> None:
+        """Compact, then write the index to `directory` (default: its own; layout: `lsr.backends.embedded_store`)."""
+        self._check_open()
+        target = Path(directory) if directory is not None else self.directory
+        if target is None:
+            raise ValueError("This in-memory index has no directory: call save(directory).")
         self.compact()
-        write_postings(directory, StoredPostings(self.vocab_size, self._offsets, self._docs, self._vals,
-                                                 self._ids.to_arrow(), self._meta))
+        write_postings(target, StoredPostings(self.vocab_size, self._offsets, self._docs, self._vals,
+                                              self._ids.to_arrow(), self._meta, self._provenance))
+        if self.directory is None:
+            self.directory = target
+
+    def commit(self) -> None:
+        """Persist to the index's directory (an in-memory index, without one, has nothing to persist)."""
+        if self.directory is not None:
+            self.save()
+
+    def close(self) -> None:
+        """Drop the postings (and so the memory maps); the index cannot be used afterwards."""
+        self._docs = self._vals = np.zeros(0, dtype=np.float32)
+        self._dt = None
+        self._pending = []
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("This EmbeddedIndex is closed; open it again with EmbeddedIndex.load(directory).")
+
+    def provenance(self) -> dict[str, Any] | None:
+        return dict(self._provenance) if self._provenance is not None else None
+
+    def record_provenance(self, record: Mapping[str, Any]) -> None:
+        self._provenance = dict(record)
 
     @classmethod
     def load(cls, directory: str | Path, mmap: bool = True) -> "EmbeddedIndex":
         """Open a saved index; with `mmap` the postings are memory-mapped read-only."""
         stored = read_postings(directory, mmap=mmap)
-        index = cls(vocab_size=stored.vocab_size)
+        index = cls(vocab_size=stored.vocab_size, directory=directory)
         index._offsets, index._docs, index._vals = stored.offsets, stored.docs, stored.vals
         index._ids = IdTable.from_arrow(stored.ids)
         index._meta = stored.metadata
+        index._provenance = stored.provenance
         index._n_rows = index._built_rows = index._ids.n_rows
         index._dead = np.zeros(index._n_rows, dtype=bool)
         return index

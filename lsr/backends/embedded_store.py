@@ -35,6 +35,7 @@ class StoredPostings:
     vals: np.ndarray  # float32 weights
     ids: "pa.Array | Sequence[str]"  # read back as an Arrow string array (no Python str per row)
     metadata: list[str | None]  # JSON strings
+    provenance: dict | None = None  # what built the index (`lsr.provenance`)
 
 
 def _replace_atomically(path: Path, write) -> None:
@@ -69,6 +70,7 @@ def write_postings(directory: str | Path, stored: StoredPostings) -> None:
         "num_docs": len(stored.ids),
         "num_postings": int(stored.docs.size),
         "files": FILES,
+        "provenance": stored.provenance,
     }
     _replace_atomically(path / MANIFEST, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2)))
 
@@ -101,4 +103,4 @@ def read_postings(directory: str | Path, mmap: bool = True) -> StoredPostings:
         raise ValueError(f"Postings in {path} do not match the manifest (vocab {vocab_size}, {nnz} postings).")
     if len(ids) != n or docs.dtype != np.int32 or vals.dtype != np.float32:
         raise ValueError(f"Ids or posting dtypes in {path} do not match the manifest.")
-    return StoredPostings(vocab_size, offsets, docs, vals, ids, metadata)
+    return StoredPostings(vocab_size, offsets, docs, vals, ids, metadata, manifest.get("provenance"))

@@ -15,15 +15,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-import numpy as np
-
 from lsr.backends.base import IndexReport
+from lsr.backends.validate import id_problem, metadata_problem, vector_problem
 from lsr.sparse import SparseVector
+from lsr.vocab import VOCAB_SIZE
 
 log = logging.getLogger(__name__)
 
-MAX_ID_BYTES = 512  # OpenSearch's limit on _id
-MIN_WEIGHT = float(np.finfo(np.float32).tiny)  # rank_features rejects 0 and sub-normal values
 
 Document = tuple[str, SparseVector, Mapping[str, Any] | None]
 
@@ -61,21 +59,15 @@ class BulkAborted(RuntimeError):
         self.report = report
 
 
-def check_document(doc_id: str, vector: SparseVector) -> str:
-    """Why a document cannot be indexed, or "" when it can."""
-    if not isinstance(doc_id, str) or not doc_id:
-        return "the id must be a non-empty string"
-    if len(doc_id.encode("utf-8")) > MAX_ID_BYTES:
-        return f"the id is longer than {MAX_ID_BYTES} bytes"
+def check_document(doc_id: str, vector: SparseVector, vocab_size: int, meta: Mapping | None = None) -> str:
+    """Why a document cannot be indexed (the rules of `lsr.backends.validate`), or "" when it can."""
     if not isinstance(vector, SparseVector):
-        return f"expected a SparseVector, got {type(vector).__name__}"
-    if not np.any(vector.weights >= MIN_WEIGHT):
-        return "the sparse vector has no positive weight, so it could never be retrieved"
-    return ""
+        return id_problem(doc_id) or f"expected a SparseVector, got {type(vector).__name__}"
+    return id_problem(doc_id) or vector_problem(vector.ids, vector.weights, vocab_size) or metadata_problem(meta)[1]
 
 
 def stream_bulk(client, index: str, docs: Iterable[Document], to_source: Callable[[str, SparseVector, Mapping | None], dict],
-                settings: BulkSettings | None = None) -> Iterator[DocResult]:
+                settings: BulkSettings | None = None, vocab_size: int = VOCAB_SIZE) -> Iterator[DocResult]:
     """Index `docs` and yield one `DocResult` per document, in completion order."""
     from opensearchpy.exceptions import ConnectionError as OSConnectionError, ConnectionTimeout
 
@@ -89,7 +81,7 @@ def stream_bulk(client, index: str, docs: Iterable[Document], to_source: Callabl
             return
         actions = []
         for doc_id, vector, meta in window:
-            reason = check_document(doc_id, vector)
+            reason = check_document(doc_id, vector, vocab_size, meta)
             if reason:
                 done.failed[str(doc_id)] = reason
                 yield DocResult(str(doc_id), "failed", reason)

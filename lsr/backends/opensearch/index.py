@@ -9,6 +9,12 @@ Two index kinds, both defined by files in ``mappings/`` (loaded here, never dupl
 - ``seismic`` (approximate): a ``sparse_vector`` field keyed by token ids, searched with
   ``neural_sparse`` + ``method_parameters`` (``k``, ``top_n``, ``heap_factor``).
 
+Writes follow the backend contract (`lsr.backends.base`): `index()` creates a missing index from its
+mapping file and sends the documents, without touching index settings or refreshing; the first read
+after writes refreshes once (so a search sees what was indexed, as in the embedded index), and
+`commit()` refreshes explicitly. Large loads go through `bulk()` / `stream()` or the `loading()`
+context, which switch refreshes (and per-request translog fsyncs) off once for the whole load.
+
 Scores are sum(q * d) over shared tokens. OpenSearch keeps 9 significant bits of each ``rank_features``
 value (it truncates the float's mantissa), so each stored document weight is within a relative
 2^-8 below the original, and so is every score: ``exact * (1 - 2^-8) <= score <= exact``.
@@ -26,7 +32,8 @@ from lsr.backends.opensearch.client import connect, load_definition, two_phase_p
 from lsr.backends.opensearch.bulk import BulkSettings, DocResult, Document, stream_bulk, summarise
 from lsr.backends.opensearch.query import QueryRules, build_query
 from lsr.sparse import SparseBatch, SparseVector
-from lsr.vocab import Vocabulary
+from lsr.backends.validate import MIN_WEIGHT, check_ids
+from lsr.vocab import VOCAB_SIZE, Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +49,9 @@ class OpenSearchIndex(SparseBackend):
 
     def __init__(self, client_or_url, index: str = "lsr", kind: str = "rank_features",
                  vocab: Vocabulary | None = None, field: str = "sparse", query_type: str = "neural_sparse",
-                 rules: QueryRules | None = None, bulk: BulkSettings | None = None):
+                 rules: QueryRules | None = None, bulk: BulkSettings | None = None, vocab_size: int | None = None):
+        """`vocab_size` bounds token ids on a seismic (id-named) index; a WordPiece-named one has its
+        vocabulary's size."""
         if kind not in KINDS:
             raise ValueError(f"Unknown index kind {kind!r}; choose one of {', '.join(KINDS)}.")
         self.client = connect(client_or_url) if isinstance(client_or_url, str) else client_or_url
@@ -54,6 +63,9 @@ class OpenSearchIndex(SparseBackend):
         self.naming = FeatureNaming(naming, vocab if vocab is not None or naming == "id" else Vocabulary())
         self.rules = rules or QueryRules()
         self.bulk_settings = bulk or BulkSettings()
+        self.vocab_size = len(self.naming.vocab) if naming == "wordpiece" else int(vocab_size or VOCAB_SIZE)
+        self._exists = False  # known to exist (checked or created by us)
+        self._dirty = False  # written since the last refresh
 
     # ----------------------------------------------------------------------------- index management
 
@@ -77,6 +89,7 @@ class OpenSearchIndex(SparseBackend):
         if self.field != "sparse":
             body["mappings"]["properties"][self.field] = body["mappings"]["properties"].pop("sparse")
         self.client.indices.create(index=self.index_name, body=body)
+        self._exists, self._dirty = True, False
         return True
 
     def _check_existing(self) -> None:
@@ -89,10 +102,43 @@ class OpenSearchIndex(SparseBackend):
 
     def drop(self) -> None:
         self.client.indices.delete(index=self.index_name, ignore_unavailable=True)
+        self._exists = self._dirty = False
 
     def refresh(self, timeout: float = 600.0) -> None:
         """Make indexed documents searchable (on a seismic index this also builds the ANN structures)."""
         self.client.indices.refresh(index=self.index_name, request_timeout=timeout)
+        self._dirty = False
+
+    def commit(self) -> None:
+        """Refresh, when anything was written (the node has already made acknowledged writes durable)."""
+        if self._dirty:
+            self.refresh()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _ensure_exists(self) -> None:
+        """Create the index from its mapping file on the first write to an index that is not there."""
+        if not self._exists:
+            if self.create():
+                log.info("created OpenSearch index %r (%s)", self.index_name, self.kind)
+            self._exists = True
+
+    def _read(self) -> bool:
+        """Before a read: refresh once after writes; False when the index does not exist."""
+        if self._dirty:
+            self.refresh()
+        return self._exists or bool(self.client.indices.exists(index=self.index_name))
+
+    def provenance(self) -> dict[str, Any] | None:
+        if not self._read():
+            return None
+        mapping = self.client.indices.get_mapping(index=self.index_name)[self.index_name]["mappings"]
+        return mapping.get("_meta", {}).get("lsr")
+
+    def record_provenance(self, record: Mapping[str, Any]) -> None:
+        self._ensure_exists()
+        self.client.indices.put_mapping(index=self.index_name, body={"_meta": {"lsr": dict(record)}})
 
     def ensure_two_phase_pipeline(self, name: str = TWO_PHASE_PIPELINE) -> str:
         """Create (or update) the named two-phase pipeline from ``pipelines/two_phase.json``.
@@ -108,6 +154,9 @@ class OpenSearchIndex(SparseBackend):
     # ----------------------------------------------------------------------------- writing
 
     def _source(self, doc_id: str, vector: SparseVector, meta: Mapping[str, Any] | None) -> dict:
+        keep = vector.weights >= MIN_WEIGHT  # rank_features rejects sub-normal values; they score ~0 anyway
+        if not keep.all():
+            vector = SparseVector(vector.ids[keep], vector.weights[keep])
         source: dict[str, Any] = {"id": doc_id, self.field: self.naming.to_features(vector)}
         rest = {}
         for key, value in (meta or {}).items():
@@ -122,10 +171,13 @@ class OpenSearchIndex(SparseBackend):
     def stream(self, docs: Iterable[Document]) -> Iterator[DocResult]:
         """Bulk-index ``(id, SparseVector, metadata)`` tuples; yields one result per document.
 
-        Refreshes (and per-request translog fsyncs) are switched off during the load and restored after.
+        Documents are checked with the contract's rules (`lsr.backends.validate`; a failing one is
+        yielded as failed). Refreshes (and per-request translog fsyncs) are switched off during the
+        load and restored after; ids repeated within one stream overwrite (the last one wins).
         """
-        with self._bulk_mode():
-            yield from stream_bulk(self.client, self.index_name, docs, self._source, self.bulk_settings)
+        with self.loading():
+            yield from stream_bulk(self.client, self.index_name, docs, self._source, self.bulk_settings,
+                                   self.vocab_size)
 
     def bulk(self, docs: Iterable[Document], progress: bool = True, total: int | None = None) -> IndexReport:
         """Bulk-index a stream of documents and return the summary (progress bar with docs/s)."""
@@ -134,24 +186,24 @@ class OpenSearchIndex(SparseBackend):
             log.warning("bulk: %d documents failed, e.g. %s", len(report.failed), next(iter(report.failed.items())))
         return report
 
-    def index(self, ids: Sequence[str], vectors: SparseBatch | Sequence[SparseVector],
-              metadata: Sequence[Mapping[str, Any] | None] | None = None) -> IndexReport:
-        if len(ids) != len(vectors) or (metadata is not None and len(metadata) != len(ids)):
-            raise ValueError(f"ids ({len(ids)}), vectors ({len(vectors)}) and metadata must have equal lengths.")
-        metas = metadata if metadata is not None else [None] * len(ids)
-        docs = ((doc_id, vectors[i], metas[i]) for i, doc_id in enumerate(ids))
-        report = self.bulk(docs, progress=len(ids) > 10_000, total=len(ids))
-        self.refresh()
-        return report
+    def _index(self, ids: list[str], vectors: SparseBatch, metadata: list[dict[str, Any] | None]) -> IndexReport:
+        self._ensure_exists()
+        self._dirty = True
+        docs = ((doc_id, vectors[i], metadata[i]) for i, doc_id in enumerate(ids))
+        return summarise(stream_bulk(self.client, self.index_name, docs, self._source, self.bulk_settings,
+                                     self.vocab_size), progress=len(ids) > 10_000, total=len(ids))
 
     @contextmanager
-    def _bulk_mode(self):
-        """No refreshes (and, with `BulkSettings.async_translog`, no fsync per request) during a load.
+    def loading(self) -> Iterator["OpenSearchIndex"]:
+        """A load: no refreshes (and, with `BulkSettings.async_translog`, no fsync per request) during a load.
 
-        The settings found before are restored afterwards. Asynchronous translog durability is safe
+        The settings found before are restored afterwards, and the index is refreshed once. Wrap many
+        `index()` calls of one load (an incremental folder indexer's batches) in it. Asynchronous translog durability is safe
         because loads are idempotent: documents that a crashed node acknowledged but had not yet
         fsynced are sent again by re-running the same load.
         """
+        self._ensure_exists()
+        self._dirty = True
         load = {"refresh_interval": "-1"}
         if self.bulk_settings.async_translog:
             load["translog.durability"] = "async"
@@ -163,7 +215,7 @@ class OpenSearchIndex(SparseBackend):
                     for key, value in load.items()}
         self.client.indices.put_settings(index=self.index_name, body={"index": load})
         try:
-            yield
+            yield self
         finally:
             try:
                 self.client.indices.put_settings(index=self.index_name, body={"index": previous})
@@ -173,15 +225,45 @@ class OpenSearchIndex(SparseBackend):
     def delete(self, ids: Sequence[str]) -> int:
         from opensearchpy import helpers
 
+        ids = check_ids(ids)
+        if not ids or not self._read():
+            return 0
+        self._dirty = True
         actions = ({"_op_type": "delete", "_index": self.index_name, "_id": i} for i in ids)
         deleted = 0
         for ok, item in helpers.streaming_bulk(self.client, actions, raise_on_error=False):
             deleted += int(ok and item["delete"].get("result") == "deleted")
-        self.refresh()
         return deleted
 
     def count(self) -> int:
+        if not self._read():
+            return 0
         return int(self.client.count(index=self.index_name)["count"])
+
+    def _get_source(self, doc_id: str) -> dict:
+        from opensearchpy.exceptions import NotFoundError
+
+        if isinstance(doc_id, str) and doc_id:
+            try:
+                return self.client.get(index=self.index_name, id=doc_id)["_source"]
+            except NotFoundError:
+                pass
+        raise KeyError(f"Document {doc_id!r} is not in the index.")
+
+    def get(self, doc_id: str) -> SparseVector:
+        """The document's vector as sent (the node keeps 9 significant bits of each weight for scoring)."""
+        return self.naming.from_features(self._get_source(doc_id)[self.field])
+
+    def metadata(self, doc_id: str) -> dict[str, Any]:
+        source = self._get_source(doc_id)
+        return {k: v for k, v in {**source.pop("meta", {}), **source}.items() if k not in ("id", self.field)}
+
+    def __contains__(self, doc_id: object) -> bool:
+        try:
+            self._get_source(doc_id)  # type: ignore[arg-type]
+        except KeyError:
+            return False
+        return True
 
     # ----------------------------------------------------------------------------- searching
 
@@ -206,20 +288,33 @@ class OpenSearchIndex(SparseBackend):
             body["search_pipeline"] = two_phase_pipeline(method_parameters)
         return body, sent, scale
 
-    def search(self, query: SparseVector, k: int = 10, explain: bool = False, mode: str = "exact",
-               method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
+    def _check_options(self, options: Mapping[str, Any]) -> None:
+        unknown = set(options) - {"mode", "method_parameters"}
+        if unknown:
+            raise ValueError(f"Unknown search option(s) {', '.join(sorted(unknown))}; OpenSearchIndex takes "
+                             "mode and method_parameters.")
+        mode = options.get("mode", "exact")
+        if mode not in SEARCH_MODES:
+            raise ValueError(f"Unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}.")
+        if mode == "ann" and self.kind != "seismic":
+            raise ValueError("Sparse ANN needs an index of kind 'seismic'.")
+
+    def _search(self, query: SparseVector, k: int, explain: bool, mode: str = "exact",
+                method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
         """Top-k documents; `mode` is "exact", "two_phase" (pipeline) or "ann" (seismic index)."""
-        if query.nnz == 0:
+        if not self._read():
             return []
         body, sent, scale = self.request(query, k, explain, mode, method_parameters)
         response = self.client.search(index=self.index_name, body=body)
         return self._hits(response, sent, scale, explain)
 
-    def search_batch(self, queries: SparseBatch, k: int = 10, explain: bool = False, mode: str = "exact",
-                     method_parameters: Mapping[str, Any] | None = None, chunk: int = 64) -> list[list[Hit]]:
+    def _search_batch(self, queries: list[SparseVector], k: int, explain: bool, mode: str = "exact",
+                      method_parameters: Mapping[str, Any] | None = None, chunk: int = 64) -> list[list[Hit]]:
         """Top-k for each query through _msearch, `chunk` queries per request."""
         out: list[list[Hit]] = []
-        vectors = list(queries)
+        vectors = queries
+        if not self._read():
+            return [[] for _ in vectors]
         for start in range(0, len(vectors), chunk):
             lines, sent_queries = [], []
             for q in vectors[start:start + chunk]:

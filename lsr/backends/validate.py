@@ -1,0 +1,180 @@
+"""The input rules every backend applies before it touches its store, so the same input gets the same
+outcome in the embedded index and in OpenSearch.
+
+Whole-call errors (`ValueError`, nothing is written): ids passed as one bare string, an id repeated
+inside one call, ids / vectors / metadata of different lengths, vectors over another vocabulary, `k < 1`.
+
+Per-document failures (reported in `IndexReport.failed` with the reason; the other documents of the
+call are indexed): an id that is empty, not a string, not UTF-8 encodable or over 512 bytes (OpenSearch's
+``_id`` limit); token ids outside the vocabulary; NaN, inf or negative weights; no weight left that
+could ever score (zero weights are absent, weights below float32's smallest normal number, which
+OpenSearch's ``rank_features`` rejects, are dropped first); metadata that is not a JSON object.
+
+Queries: token ids outside the vocabulary and negative weights are errors (`ValueError` naming the
+token); zero and sub-normal weights are dropped (they cannot change a score); a query of more than
+`MAX_QUERY_TERMS` terms keeps its heaviest `MAX_QUERY_TERMS` (ties: the lower token id), which is
+OpenSearch's clause limit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence, Union
+
+import numpy as np
+
+from lsr.prune import cap_terms
+from lsr.sparse import SparseBatch, SparseVector
+
+MAX_ID_BYTES = 512  # OpenSearch's limit on _id
+MIN_WEIGHT = float(np.finfo(np.float32).tiny)  # smallest normal float32; rank_features rejects less
+MAX_QUERY_TERMS = 1024  # OpenSearch's default indices.query.bool.max_clause_count
+
+DocumentVector = Union[SparseVector, Mapping[int, float]]
+
+
+@dataclass
+class Accepted:
+    """The documents of one `index` call that passed the rules, and the reasons of those that did not."""
+
+    ids: list[str]
+    vectors: SparseBatch
+    metadata: list[dict[str, Any] | None]
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def check_ids(ids: Sequence[str] | str, what: str = "ids") -> list[str]:
+    """`ids` as a list; a bare string or a repeated id is an error for the whole call."""
+    if isinstance(ids, (str, bytes)):
+        raise ValueError(f"{what} must be a list of strings, not the single string {ids!r}; wrap it: [{ids!r}].")
+    ids = list(ids)
+    seen: set = set()
+    for doc_id in ids:
+        key = doc_id if isinstance(doc_id, str) else repr(doc_id)
+        if key in seen:
+            raise ValueError(f"Document id {doc_id!r} appears twice in one call; pass each id once.")
+        seen.add(key)
+    return ids
+
+
+def check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}.")
+    return int(k)
+
+
+def id_problem(doc_id: object) -> str:
+    """Why `doc_id` cannot be a document id, or "" when it can."""
+    if not isinstance(doc_id, str) or not doc_id:
+        return "the id must be a non-empty string"
+    try:
+        size = len(doc_id.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "the id is not valid UTF-8 (it holds a lone surrogate)"
+    if size > MAX_ID_BYTES:
+        return f"the id is {size} bytes long; the limit is {MAX_ID_BYTES}"
+    return ""
+
+
+def vector_problem(ids: np.ndarray, weights: np.ndarray, vocab_size: int) -> str:
+    """Why a document vector cannot be indexed, or "" when it can (weights before sub-normal dropping)."""
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        bad = int(ids[(ids < 0) | (ids >= vocab_size)][0])
+        return f"token id {bad} is outside the vocabulary [0, {vocab_size})"
+    if not np.all(np.isfinite(weights)):
+        return "the vector has NaN or inf weights"
+    if np.any(weights < 0):
+        bad = int(ids[np.flatnonzero(weights < 0)[0]])
+        return f"token {bad} has a negative weight; document weights must be >= 0"
+    if not np.any(weights >= MIN_WEIGHT):
+        return "the vector has no positive weight, so it could never be retrieved"
+    return ""
+
+
+def metadata_problem(meta: object) -> tuple[dict[str, Any] | None, str]:
+    """(metadata as a plain dict, "") or (None, why it cannot be stored)."""
+    if meta is None:
+        return None, ""
+    if not isinstance(meta, Mapping):
+        return None, f"metadata must be a mapping, got {type(meta).__name__}"
+    try:
+        return json.loads(json.dumps(dict(meta), allow_nan=False)), ""
+    except (TypeError, ValueError) as exc:
+        return None, f"metadata is not JSON-serialisable: {exc}"
+
+
+def _raw(vector: object) -> tuple[np.ndarray, np.ndarray] | str:
+    """(token ids, weights) of a SparseVector or a {token_id: weight} mapping, or why it is neither."""
+    if isinstance(vector, SparseVector):
+        return vector.ids, vector.weights
+    if isinstance(vector, Mapping):
+        try:
+            ids = np.fromiter((int(t) for t in vector), dtype=np.int64, count=len(vector))
+            weights = np.fromiter((float(w) for w in vector.values()), dtype=np.float64, count=len(vector))
+        except (TypeError, ValueError):
+            return "a {token_id: weight} vector needs integer token ids and numeric weights"
+        return ids, weights
+    return f"expected a SparseVector or a {{token_id: weight}} mapping, got {type(vector).__name__}"
+
+
+def _rows(vectors: SparseBatch | Iterable[DocumentVector]) -> list[tuple[np.ndarray, np.ndarray] | str]:
+    if isinstance(vectors, SparseBatch):
+        csr = vectors.csr
+        return [(csr.indices[csr.indptr[i]:csr.indptr[i + 1]], csr.data[csr.indptr[i]:csr.indptr[i + 1]])
+                for i in range(len(vectors))]
+    return [_raw(v) for v in vectors]
+
+
+def accept_documents(ids: Sequence[str], vectors: SparseBatch | Sequence[DocumentVector],
+                     metadata: Sequence[Mapping[str, Any] | None] | None, vocab_size: int) -> Accepted:
+    """Apply the module's document rules to one `index` call."""
+    ids = check_ids(ids)
+    if isinstance(vectors, SparseBatch) and vectors.vocab_size != vocab_size:
+        raise ValueError(f"The vectors are over {vectors.vocab_size} tokens, the index over {vocab_size}; "
+                         "encode them with the model that built the index.")
+    rows = _rows(vectors)
+    metas = list(metadata) if metadata is not None else [None] * len(ids)
+    if not (len(ids) == len(rows) == len(metas)):
+        raise ValueError(f"Got {len(ids)} ids, {len(rows)} vectors and {len(metas)} metadata entries; "
+                         "pass one of each per document.")
+    kept_ids, kept_rows, kept_meta, failed = [], [], [], {}
+    for doc_id, row, meta in zip(ids, rows, metas):
+        reason = id_problem(doc_id) or (row if isinstance(row, str) else vector_problem(*row, vocab_size))
+        clean, meta_reason = metadata_problem(meta)
+        reason = reason or meta_reason
+        if reason:
+            failed[str(doc_id)] = reason
+            continue
+        t, w = row
+        keep = w >= MIN_WEIGHT
+        kept_ids.append(doc_id)
+        kept_rows.append(SparseVector(t[keep], w[keep]))
+        kept_meta.append(clean)
+    return Accepted(kept_ids, SparseBatch.from_vectors(kept_rows, vocab_size), kept_meta, failed)
+
+
+def prepare_query(query: SparseVector, vocab_size: int) -> SparseVector:
+    """The query as every backend scores it (module docstring); errors name the offending token."""
+    if not isinstance(query, SparseVector):
+        raise ValueError(f"A query must be a SparseVector, got {type(query).__name__}; encode text with an "
+                         "encoder's encode_query, or build one with SparseVector.from_dict.")
+    ids, weights = query.ids, query.weights
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        bad = int(ids[(ids < 0) | (ids >= vocab_size)][0])
+        raise ValueError(f"Query token id {bad} is outside the vocabulary [0, {vocab_size}).")
+    if np.any(weights < 0):
+        bad = int(ids[np.flatnonzero(weights < 0)[0]])
+        raise ValueError(f"Query token {bad} has a negative weight ({float(weights[weights < 0][0]):g}); sparse "
+                         "query weights must be positive: drop the token or clip the weights at 0.")
+    keep = weights >= MIN_WEIGHT
+    if not keep.all():
+        query = SparseVector(ids[keep], weights[keep])
+    return cap_terms(query, MAX_QUERY_TERMS)
+
+
+def prepare_queries(queries: SparseBatch | Sequence[SparseVector], vocab_size: int) -> list[SparseVector]:
+    if isinstance(queries, SparseBatch) and queries.vocab_size != vocab_size:
+        raise ValueError(f"The queries are over {queries.vocab_size} tokens, the index over {vocab_size}.")
+    return [prepare_query(q, vocab_size) for q in queries]
+
