@@ -82,7 +82,7 @@ def _open_embedded(args: argparse.Namespace, mode: OpenMode, vocab_size: int | N
     directory = Path(args.index)
     exists = (directory / "index.json").is_file()
     if mode == "create" or (mode == "update" and (not exists or getattr(args, "overwrite", False))):
-        return EmbeddedIndex() if vocab_size is None else EmbeddedIndex(vocab_size=vocab_size)
+        return EmbeddedIndex(directory=directory) if vocab_size is None else EmbeddedIndex(vocab_size, directory=directory)
     if not exists and mode == "open":
         raise FileNotFoundError(f"No embedded index in {directory}; {missing_hint}.")
     index = EmbeddedIndex.load(directory, mmap=mode == "open")

@@ -20,7 +20,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlsplit
 
 from lsr.cli.backends import add_backend_args, describe, open_backend, search_options
@@ -119,7 +118,7 @@ def cmd_index_images(args: argparse.Namespace) -> int:
     report = index_image_folder(
         args.folder, encoder, backend, model, manifest_path=state / MANIFEST, cache_dir=cache,
         batch_size=args.batch_size, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, prune=args.prune,
-        commit=_commit(args, backend), show_progress=sys.stderr.isatty(),
+        show_progress=sys.stderr.isatty(),
     )
     settings = {"encoder": args.encoder, "encoder_path": args.encoder_path, "model": args.model,
                 "tokenizer_dir": args.tokenizer_dir, "folder": str(Path(args.folder).absolute())}
@@ -172,10 +171,3 @@ def search_images(args: argparse.Namespace) -> int:
         print(f"  {rank}. {hit.score:.4f}  {hit.metadata.get('path', hit.id)}  [{tokens}]")
     return 0
 
-
-def _commit(args: argparse.Namespace, backend) -> Callable[[], None]:
-    """What makes the backend's writes durable before the manifest is saved: save the embedded index
-    directory, or refresh the OpenSearch index (its writes are already acknowledged by the node)."""
-    if args.backend == "embedded":
-        return lambda: backend.save(args.index)
-    return backend.refresh

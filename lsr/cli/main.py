@@ -120,10 +120,8 @@ def _build_index(args, jsonl: Path | None = None) -> None:
     meta = [{"caption": t} for t in split.doc_texts] if split.doc_texts else None
     report = index.index(split.doc_ids, docs, meta)
     s = docs.sparsity()
+    index.commit()
     where = describe(args)
-    if args.backend == "embedded":
-        index.save(args.index)
-        where = f"{args.index} ({index.memory_bytes() / 1e6:.1f} MB)"
     print(f"indexed {report.indexed} documents of {split.name} into {where} (mean nnz {s['mean_nnz']:.1f}); "
           f"{len(report.failed)} failed" + (f", e.g. {next(iter(report.failed.items()))}" if report.failed else ""))
     if jsonl is not None:

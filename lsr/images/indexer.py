@@ -64,9 +64,9 @@ def index_image_folder(
     """Index the images under `root` into `backend`; see the module docstring.
 
     `manifest_path` records what the backend holds (without it every run re-indexes everything);
-    `cache_dir` keeps encoder features on disk; `commit` is called once all writes are in the backend
-    and before the manifest is saved (e.g. `lambda: index.save(dir)` for an `EmbeddedIndex`), so the
-    manifest never claims more than the backend holds.
+    `cache_dir` keeps encoder features on disk; `commit` (default: `backend.commit`) is called once all
+    writes are in the backend and before the manifest is saved, so the manifest never claims more than
+    the backend holds.
     """
     root = Path(root)
     if batch_size < 1:
@@ -111,8 +111,7 @@ def index_image_folder(
             backend.delete(gone)
             manifest.discard(gone)
         report.pruned = len(gone)
-    if commit is not None:
-        commit()
+    (commit or backend.commit)()
     if manifest_path is not None:
         manifest.save(manifest_path)
     logger.info("%s: %s", root, report.summary())
