@@ -21,6 +21,8 @@ from lsr.vocab import Vocabulary, default_tokenizer_dir
 
 log = logging.getLogger(__name__)
 
+PROXY_DENSE_ENCODER = {"name": "minilm", "path": None}  # the caption proxy's frozen encoder (offline package)
+
 
 @dataclass
 class ExperimentConfig:
@@ -36,6 +38,9 @@ class ExperimentConfig:
     procrustes: bool = True  # MiniLM -> GloVe mapping baselines (caption proxy only)
     # after training, choose the static-pruning threshold on the dev split for this FLOPs budget
     max_flops: float | None = None
+    # the dense encoder that made the training vectors, saved with the model (`D2SConfig.dense_encoder`);
+    # None: MiniLM from its offline package for proxy data, unrecorded otherwise
+    dense_encoder: dict | None = None
 
 
 def build_model(init: str, dense_dim: int, init_dir: str | None = None) -> D2SModel:
@@ -89,6 +94,7 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     train_split = load_pairs(cfg.data, "train", max_images=cfg.train_images, vocab=vocab)
     dev = load_split_spec(cfg.dev_set, vocab)
     model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir)
+    model.config.dense_encoder = cfg.dense_encoder or (PROXY_DENSE_ENCODER if cfg.data.startswith("proxy") else None)
     untrained = build_model(cfg.init, train_split.dense_dim, cfg.init_dir) if cfg.baselines else None
     result = train(model, train_split, dev, cfg.train, out_dir=out / "model", show_progress=show_progress)
     pruning = None

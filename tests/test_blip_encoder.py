@@ -114,5 +114,7 @@ def test_blip_folder_indexing_through_d2s(tiny_blip_dir, tmp_path):
     other = D2SModel(D2SConfig(dense_dim=enc.dim, hidden_dim=16))
     swapped = index_image_folder(root, enc, index, other, **kw)
     assert (swapped.indexed, swapped.encoded, swapped.cache_hits) == (len(good), 0, len(good))
-    hits = SparseSearcher(index, other, enc, enc.vocab).search("a red square", k=3)
+    from lsr.encoders.sparse import D2SEncoder
+
+    hits = SparseSearcher(index, D2SEncoder(other, enc)).search("a red square", k=3)
     assert len(hits) == 3 and hits[0].metadata["encoder"] == enc.name

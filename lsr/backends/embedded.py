@@ -330,7 +330,7 @@ class EmbeddedIndex(SparseBackend):
         return dict(self._provenance) if self._provenance is not None else None
 
     def record_provenance(self, record: Mapping[str, Any]) -> None:
-        self._provenance = dict(record)
+        self._provenance = {**record, "naming": "id"}
 
     @classmethod
     def load(cls, directory: str | Path, mmap: bool = True) -> "EmbeddedIndex":

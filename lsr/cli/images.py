@@ -124,6 +124,8 @@ def cmd_index_images(args: argparse.Namespace) -> int:
                 "tokenizer_dir": args.tokenizer_dir, "folder": str(Path(args.folder).absolute())}
     state.mkdir(parents=True, exist_ok=True)
     (state / SETTINGS).write_text(json.dumps(settings, indent=2))
+    backend.record_provenance(sparse_encoder(encoder, model).provenance())
+    backend.commit()
     print(f"{args.folder}: {report.summary()}; {backend.count()} images in {describe(args)}"
           + ("" if state == Path(args.index) else f" (state: {state})"))
     for path, reason in sorted(report.failed.items()):
@@ -131,10 +133,21 @@ def cmd_index_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def sparse_encoder(encoder, model):
+    """The `SparseEncoder` of an image encoder: label tokens as they are, a dense one with its D2S model."""
+    from lsr.encoders.base import SparseImageEncoder
+    from lsr.encoders.sparse import D2SEncoder, LabelTokenEncoder
+
+    if isinstance(encoder, SparseImageEncoder):
+        return LabelTokenEncoder(encoder)
+    if model is None:
+        raise ValueError(f"Encoder {encoder.name!r} needs the D2S model the index was built with (--model DIR).")
+    return D2SEncoder(model, encoder, vocab=encoder.vocab)
+
+
 def search_images(args: argparse.Namespace) -> int:
     """Search an image index; also serves `lsr search --encoder NAME`."""
     from lsr.d2s.model import D2SModel
-    from lsr.encoders.base import SparseImageEncoder
     from lsr.encoders.registry import load_image_encoder
     from lsr.search import SparseSearcher
 
@@ -148,26 +161,20 @@ def search_images(args: argparse.Namespace) -> int:
     path = getattr(args, "encoder_path", None) or (settings.get("encoder_path") if same else None)
     model_dir = getattr(args, "model", None) or (settings.get("model") if same else None)
     tokenizer_dir = getattr(args, "tokenizer_dir", None) or (settings.get("tokenizer_dir") if same else None)
-    encoder = load_image_encoder(name, path, getattr(args, "device", None), tokenizer_dir)
+    image_encoder = load_image_encoder(name, path, getattr(args, "device", None), tokenizer_dir)
+    encoder = sparse_encoder(image_encoder, D2SModel.from_pretrained(model_dir) if model_dir else None)
     backend = open_backend(args, encoder.vocab, "open",
                            missing_hint=f"build one with `lsr index-images FOLDER --index {args.index}`")
+    searcher = SparseSearcher(backend, encoder)
     text = " ".join(args.query) if isinstance(args.query, list) else args.query
-    if isinstance(encoder, SparseImageEncoder):
-        query = encoder.encode_query(text)
-        vocab = encoder.vocab
-    else:
-        if model_dir is None:
-            raise ValueError(f"Encoder {name!r} needs the D2S model the index was built with (--model DIR).")
-        searcher = SparseSearcher(backend, D2SModel.from_pretrained(model_dir), encoder, encoder.vocab)
-        query = searcher.encode_query(text, expand=not getattr(args, "no_expansion", False))
-        vocab = encoder.vocab
-    print(f"query: {text!r} ({query.nnz} terms: " + ", ".join(f"{t} {w:.2f}" for t, w in query.decode(vocab, 8)) + ")")
-    hits = backend.search(query, k=args.k, explain=True, **search_options(args))
+    expand = not getattr(args, "no_expansion", False)
+    query = searcher.encode_query(text, expand)
+    print(f"query: {text!r} ({query.nnz} terms: "
+          + ", ".join(f"{t} {w:.2f}" for t, w in encoder.decode(query, 8)) + ")")
+    hits = searcher.search(text, k=args.k, expand=expand, **search_options(args))
     if not hits:
         print("  no matching images")
     for rank, hit in enumerate(hits, 1):
-        top = sorted((hit.contributions or {}).items(), key=lambda kv: -kv[1])[:5]
-        tokens = ", ".join(f"{vocab.token(t)} {c:.3f}" for t, c in top)
+        tokens = ", ".join(f"{t} {c:.3f}" for t, c in searcher.top_tokens(hit, 5))
         print(f"  {rank}. {hit.score:.4f}  {hit.metadata.get('path', hit.id)}  [{tokens}]")
     return 0
-

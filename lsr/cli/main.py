@@ -96,33 +96,35 @@ def cmd_demo(args) -> int:
     report = run_experiment(cfg)
     print(report_text(report))
     from lsr.backends.embedded import EmbeddedIndex
-    from lsr.d2s.model import D2SModel
+    from lsr.encoders.sparse import D2SEncoder
+    from lsr.search import SparseSearcher
 
     model_dir = Path(args.out) / "model"
     index_args = argparse.Namespace(backend="embedded", index=str(Path(args.out) / "index"), model=model_dir,
                                     split="proxy:f30k/test")
     _build_index(index_args)
-    _run_queries(EmbeddedIndex.load(index_args.index), D2SModel.from_pretrained(model_dir), DEMO_QUERIES, k=3, expand=True)
+    searcher = SparseSearcher(EmbeddedIndex.load(index_args.index), D2SEncoder.from_pretrained(model_dir))
+    _run_queries(searcher, DEMO_QUERIES, k=3, expand=True)
     _print_published(report)
     return 0
 
 
 def _build_index(args, jsonl: Path | None = None) -> None:
-    from lsr.d2s.model import D2SModel
     from lsr.data.sources import load_split_spec
+    from lsr.encoders.sparse import D2SEncoder
     from lsr.vocab import Vocabulary
 
     vocab = Vocabulary()
     split = load_split_spec(args.split, vocab)
-    model = D2SModel.from_pretrained(args.model)
-    docs = model.encode(split.doc_emb)
+    encoder = D2SEncoder.from_pretrained(args.model, vocab=vocab)
+    docs = encoder.encode_dense(split.doc_emb)
     index = open_backend(args, vocab, "create")
     meta = [{"caption": t} for t in split.doc_texts] if split.doc_texts else None
     report = index.index(split.doc_ids, docs, meta)
-    s = docs.sparsity()
+    index.record_provenance(encoder.provenance())
     index.commit()
-    where = describe(args)
-    print(f"indexed {report.indexed} documents of {split.name} into {where} (mean nnz {s['mean_nnz']:.1f}); "
+    s = docs.sparsity()
+    print(f"indexed {report.indexed} documents of {split.name} into {describe(args)} (mean nnz {s['mean_nnz']:.1f}); "
           f"{len(report.failed)} failed" + (f", e.g. {next(iter(report.failed.items()))}" if report.failed else ""))
     if jsonl is not None:
         from lsr.exchange import write_jsonl
@@ -131,17 +133,12 @@ def _build_index(args, jsonl: Path | None = None) -> None:
         print(f"exported {len(docs)} vectors to {jsonl}")
 
 
-def _run_queries(backend, model, queries, k: int, expand: bool, **search_options) -> None:
-    from lsr.encoders.minilm import MiniLMEncoder
-    from lsr.search import SparseSearcher
-    from lsr.vocab import Vocabulary
-
-    searcher = SparseSearcher(backend, model, MiniLMEncoder(), Vocabulary())
+def _run_queries(searcher, queries, k: int, expand: bool, **search_options) -> None:
     for text in queries:
         q = searcher.encode_query(text, expand)
         print(f"\nquery: {text!r}  ({'expanded' if expand else 'no expansion'}, {q.nnz} terms: "
-              + ", ".join(f"{t} {w:.2f}" for t, w in q.decode(searcher.vocab, 8)) + ")")
-        for rank, hit in enumerate(searcher.backend.search(q, k=k, explain=True, **search_options), 1):
+              + ", ".join(f"{t} {w:.2f}" for t, w in searcher.encoder.decode(q, 8)) + ")")
+        for rank, hit in enumerate(searcher.search(text, k=k, expand=expand, **search_options), 1):
             tokens = ", ".join(f"{t} {c:.2f}" for t, c in searcher.top_tokens(hit, 5))
             caption = hit.metadata.get("caption") or hit.metadata.get("path") or ""
             print(f"  {rank}. {hit.id} score {hit.score:.3f}  [{tokens}]  {caption}")
@@ -160,12 +157,13 @@ def cmd_search(args) -> int:
     if args.model is None:
         print("error: --model is required (or --encoder NAME for an image index)", file=sys.stderr)
         return 2
-    from lsr.d2s.model import D2SModel
-    from lsr.vocab import Vocabulary
+    from lsr.encoders.sparse import D2SEncoder
+    from lsr.search import SparseSearcher
 
-    model = D2SModel.from_pretrained(args.model)  # a wrong model path is the commonest mistake: check it first
-    backend = open_backend(args, Vocabulary(), missing_hint=f"build one with `lsr index --index {args.index}`")
-    _run_queries(backend, model, args.query, k=args.k, expand=not args.no_expansion, **search_options(args))
+    encoder = D2SEncoder.from_pretrained(args.model)  # a wrong model path is the commonest mistake: check it first
+    backend = open_backend(args, encoder.vocab, missing_hint=f"build one with `lsr index --index {args.index}`")
+    searcher = SparseSearcher(backend, encoder)
+    _run_queries(searcher, args.query, k=args.k, expand=not args.no_expansion, **search_options(args))
     return 0
 
 

@@ -36,6 +36,9 @@ class D2SConfig:
     init_source: str | None = None  # local directory the projector was initialised from (informational)
     layer_norm_eps: float = 1e-12
     min_weight: float = 0.0  # static pruning at encode time: weights <= min_weight are dropped (0 keeps all)
+    # the frozen dense encoder whose vectors it was trained on: {"name": "minilm", "path": None (its offline
+    # package) or a local directory / checkpoint}; `D2SEncoder.from_pretrained` builds it from this
+    dense_encoder: dict | None = None
     model_type: str = "d2s"
 
     @classmethod

@@ -35,6 +35,7 @@ class MiniLMEncoder:
         self.model = AutoModel.from_pretrained(str(path), local_files_only=True).to(self.device).eval()
         self.max_length = max_length
         self.dim = int(self.model.config.hidden_size)
+        self.name = "minilm"  # the registry name (`lsr.encoders.registry.load_dense_encoder`)
 
     @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str], batch_size: int = 128, show_progress: bool = False) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lsr.encoders.base import ImageTextEncoder, SparseImageEncoder
+from lsr.encoders.base import ImageTextEncoder, SparseImageEncoder, TextEncoder
 
 IMAGE_ENCODERS: dict[str, str] = {
     "efficientnet-labels": "EfficientNet-Lite0 ImageNet classes -> class-name tokens (sparse, offline, no D2S)",
@@ -33,3 +33,16 @@ def load_image_encoder(name: str, path: str | Path | None = None, device: str | 
     from lsr.encoders.lavis import LavisEncoder
 
     return LavisEncoder(name.split("-", 1)[1], path, tokenizer_dir=tokenizer_dir, device=device)
+
+
+def load_dense_encoder(name: str, path: str | Path | None = None, device: str | None = None,
+                       tokenizer_dir: str | Path | None = None) -> TextEncoder:
+    """A frozen dense encoder by the name a D2S model records: ``minilm`` (`path`: a local directory,
+    default the offline package) or one of the dense image encoders above."""
+    if name == "minilm":
+        from lsr.encoders.minilm import MiniLMEncoder
+
+        return MiniLMEncoder(path, device=device)
+    if name == "efficientnet-labels":
+        raise ValueError("efficientnet-labels is a sparse encoder (no D2S model): use LabelTokenEncoder.")
+    return load_image_encoder(name, path, device, tokenizer_dir)

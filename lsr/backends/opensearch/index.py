@@ -138,7 +138,7 @@ class OpenSearchIndex(SparseBackend):
 
     def record_provenance(self, record: Mapping[str, Any]) -> None:
         self._ensure_exists()
-        self.client.indices.put_mapping(index=self.index_name, body={"_meta": {"lsr": dict(record)}})
+        self.client.indices.put_mapping(index=self.index_name, body={"_meta": {"lsr": {**record, "naming": self.naming.naming}}})
 
     def ensure_two_phase_pipeline(self, name: str = TWO_PHASE_PIPELINE) -> str:
         """Create (or update) the named two-phase pipeline from ``pipelines/two_phase.json``.

@@ -1,0 +1,200 @@
+"""Sparse encoders: text or images in, `SparseBatch` vectors over the vocabulary out.
+
+One interface (`SparseEncoder`, modelled on sentence-transformers' `SparseEncoder`) over every way this
+project makes sparse vectors:
+
+- `D2SEncoder`: a frozen dense encoder (MiniLM, BLIP, ALBEF) + a trained D2S projection. Text
+  queries (expanded, or restricted to their own tokens), text or image documents.
+- `LabelTokenEncoder`: the EfficientNet label-token encoder (images -> ImageNet class-name tokens,
+  text -> its own content tokens); no D2S model.
+
+A query-side encoder that needs no model at all (inference-free queries) fits the same interface.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from lsr.encoders.base import ImageInput, check_texts
+from lsr.provenance import model_record
+from lsr.sparse import SparseBatch, SparseVector
+
+if TYPE_CHECKING:
+    from lsr.d2s.model import D2SModel
+    from lsr.encoders.base import SparseImageEncoder, TextEncoder
+    from lsr.vocab import Vocabulary
+
+
+@runtime_checkable
+class SparseEncoder(Protocol):
+    """Encodes queries and documents into sparse vectors over `vocab`."""
+
+    name: str
+    vocab: "Vocabulary"
+
+    def encode_query(self, texts: Sequence[str], expand: bool = True, batch_size: int = 128,
+                     show_progress: bool = False) -> SparseBatch:
+        ...
+
+    def encode_document(self, items: Sequence[Any], batch_size: int = 32, show_progress: bool = False) -> SparseBatch:
+        ...
+
+    def decode(self, vectors: SparseBatch | SparseVector, top_k: int = 10) -> list:
+        ...
+
+    def sparsity(self, vectors: SparseBatch) -> dict[str, float]:
+        ...
+
+    def provenance(self) -> dict[str, Any]:
+        ...
+
+
+class _VocabularyOutput:
+    """`decode` and `sparsity` for encoders with a `vocab`."""
+
+    vocab: "Vocabulary"
+
+    def decode(self, vectors: SparseBatch | SparseVector, top_k: int = 10) -> list:
+        """The `top_k` heaviest (token, weight) of a vector, or of each vector of a batch."""
+        return vectors.decode(self.vocab, top_k)
+
+    def sparsity(self, vectors: SparseBatch) -> dict[str, float]:
+        """Non-zeros per vector: mean, percentiles, max."""
+        return vectors.sparsity()
+
+
+class D2SEncoder(_VocabularyOutput):
+    """A frozen dense encoder followed by a D2S projection (`lsr.d2s.model`).
+
+    `min_weight` (default: the model's saved static-pruning threshold) drops weights <= it from queries
+    and documents alike; `device` runs the projection there (the dense encoder keeps its own device).
+    """
+
+    def __init__(self, model: "D2SModel", dense: "TextEncoder | None" = None, vocab: "Vocabulary | None" = None,
+                 min_weight: float | None = None, device: str | None = None):
+        """`dense` None: the encoder recorded in the model's config, built on first use (projecting
+        precomputed vectors with `encode_dense` needs none)."""
+        self.model, self.device = model, device
+        self._dense = None
+        record = model.config.dense_encoder
+        if dense is not None:
+            self._set_dense(dense)
+        self._vocab = vocab
+        self.min_weight = model.config.min_weight if min_weight is None else float(min_weight)
+        dense_name = record["name"] if record else getattr(dense, "name", type(dense).__name__.lower())
+        self.name = f"{'unrecorded' if dense is None and not record else dense_name}+d2s"
+
+    def _set_dense(self, dense: "TextEncoder") -> None:
+        if dense.dim != self.model.config.dense_dim:
+            raise ValueError(f"The dense encoder gives {dense.dim}-d vectors, the D2S model expects "
+                             f"{self.model.config.dense_dim}-d: use the dense encoder it was trained on "
+                             f"(recorded: {self.model.config.dense_encoder or 'not recorded'}).")
+        self._dense = dense
+
+    @property
+    def dense(self) -> "TextEncoder":
+        """The frozen dense encoder (built from the model's record on first use)."""
+        if self._dense is None:
+            from lsr.encoders.registry import load_dense_encoder
+
+            record = self.model.config.dense_encoder
+            if not record:
+                raise ValueError("This D2S model does not record its dense encoder; pass one: "
+                                 "D2SEncoder(model, dense=MiniLMEncoder()) or from_pretrained(dir, dense=...).")
+            self._set_dense(load_dense_encoder(record["name"], record.get("path"), self.device))
+        return self._dense
+
+    @property
+    def vocab(self) -> "Vocabulary":
+        if self._vocab is None:
+            vocab = getattr(self._dense, "vocab", None) if self._dense is not None else None
+            if vocab is None:
+                from lsr.vocab import Vocabulary
+
+                vocab = Vocabulary()
+            if len(vocab) < self.model.config.vocab_size:
+                raise ValueError(f"The vocabulary has {len(vocab)} tokens, the D2S model {self.model.config.vocab_size}.")
+            self._vocab = vocab
+        return self._vocab
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, dense: "TextEncoder | None" = None, device: str | None = None,
+                        min_weight: float | None = None) -> "D2SEncoder":
+        """A saved D2S model and the dense encoder recorded with it (built on first use), or `dense`.
+
+        A dense encoder of another dimension than the model's input is refused with a clear message.
+        """
+        from lsr.d2s.model import D2SModel
+
+        return cls(D2SModel.from_pretrained(model_dir), dense, min_weight=min_weight, device=device)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.model.config.vocab_size
+
+    def encode_query(self, texts: Sequence[str], expand: bool = True, batch_size: int = 128,
+                     show_progress: bool = False) -> SparseBatch:
+        """Query vectors; `expand=False` keeps only each query's own WordPiece tokens."""
+        texts = _texts(texts)
+        dense = self.dense.encode_texts(texts, batch_size=batch_size, show_progress=show_progress)
+        tokens = None if expand else self.vocab.token_ids(texts)
+        return self.encode_dense(dense, tokens)
+
+    def encode_document(self, items: Sequence[str | ImageInput], batch_size: int = 32,
+                        show_progress: bool = False) -> SparseBatch:
+        """Document vectors of texts (`str`: captions), or of images (`pathlib.Path` or PIL images) with an
+        image-text encoder."""
+        items = list(items)
+        if all(isinstance(x, str) for x in items):
+            dense = self.dense.encode_texts(check_texts(items), batch_size=batch_size, show_progress=show_progress)
+        elif any(isinstance(x, str) for x in items):
+            raise ValueError("Documents mix texts (str) and images; pass images as pathlib.Path or PIL images, "
+                             "in a call of their own.")
+        elif hasattr(self.dense, "encode_images"):
+            dense = self.dense.encode_images(items, batch_size=batch_size, show_progress=show_progress)
+        else:
+            raise ValueError(f"{type(self.dense).__name__} encodes text only; use an image-text encoder "
+                             "(BLIP, ALBEF) for image documents.")
+        return self.encode_dense(dense)
+
+    def encode_dense(self, dense: np.ndarray, token_ids: Sequence[np.ndarray] | None = None) -> SparseBatch:
+        """Project precomputed dense vectors (the path evaluation and caches use)."""
+        return self.model.encode(dense, token_ids, device=self.device, min_weight=self.min_weight)
+
+    def provenance(self) -> dict[str, Any]:
+        return model_record(self.name, self.model, self.vocab, "d2s", dense_encoder=self.model.config.dense_encoder,
+                            min_weight=self.min_weight)
+
+
+class LabelTokenEncoder(_VocabularyOutput):
+    """Images -> class-name tokens, queries -> their content tokens, through a `SparseImageEncoder`."""
+
+    def __init__(self, encoder: "SparseImageEncoder"):
+        self.encoder = encoder
+        self.vocab = encoder.vocab
+        self.name = encoder.name
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def encode_query(self, texts: Sequence[str], expand: bool = True, batch_size: int = 128,
+                     show_progress: bool = False) -> SparseBatch:
+        """Each query's content tokens, weight 1 (there is no expansion to switch off)."""
+        return SparseBatch.from_vectors([self.encoder.encode_query(t) for t in _texts(texts)], self.vocab_size)
+
+    def encode_document(self, items: Sequence[ImageInput], batch_size: int = 32,
+                        show_progress: bool = False) -> SparseBatch:
+        return self.encoder.encode_images_sparse(list(items), batch_size=batch_size, show_progress=show_progress)
+
+    def provenance(self) -> dict[str, Any]:
+        return model_record(self.name, None, self.vocab, "label-tokens")
+
+
+def _texts(texts: Sequence[str] | str) -> list[str]:
+    if isinstance(texts, str):
+        raise ValueError("encode_query takes a list of texts; wrap a single query: [text].")
+    return check_texts(texts)

@@ -1,0 +1,59 @@
+"""What built an index: the model (name + content hash), the vocabulary and the token naming.
+
+Indexers record it on the backend (`SparseBackend.record_provenance`: the embedded index's manifest,
+an OpenSearch mapping's ``_meta``); searchers compare it with their encoder's (`check`): another
+vocabulary is refused (token ids would mean other words), another model is warned about (the vectors
+still share the vocabulary, but scores mix two models).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import warnings
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from lsr.vocab import Vocabulary
+
+log = logging.getLogger(__name__)
+
+
+def vocab_hash(vocab: "Vocabulary") -> str:
+    """A short content hash of the vocabulary's tokens, in id order."""
+    return hashlib.sha256("\n".join(vocab.tokens).encode("utf-8")).hexdigest()[:16]
+
+
+def model_hash(model: "nn.Module") -> str:
+    """A short content hash of a model's parameters and buffers (names, shapes, values)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}{tuple(t.shape)}{t.dtype}".encode())
+        digest.update(t.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def model_record(name: str, model: "nn.Module | None", vocab: "Vocabulary", kind: str, **extra: Any) -> dict[str, Any]:
+    """The provenance record of an encoder (`model` None: an encoder without trained weights)."""
+    record = {"encoder": name, "kind": kind, "model_hash": model_hash(model) if model is not None else None,
+              "vocab_size": len(vocab), "vocab_hash": vocab_hash(vocab)}
+    record.update({k: v for k, v in extra.items() if v is not None})
+    return record
+
+
+def check(stored: Mapping[str, Any] | None, current: Mapping[str, Any], where: str) -> None:
+    """Refuse a vocabulary mismatch between an index (`stored`) and an encoder; warn on another model."""
+    if not stored:
+        return
+    for key in ("vocab_size", "vocab_hash"):
+        if stored.get(key) is not None and stored.get(key) != current.get(key):
+            raise ValueError(f"{where} was built over another vocabulary ({key} {stored.get(key)!r}, the encoder's "
+                             f"{current.get(key)!r}): its token ids mean other words. Search it with the encoder "
+                             f"that built it ({stored.get('encoder')!r}) or re-index.")
+    if (stored.get("encoder"), stored.get("model_hash")) != (current.get("encoder"), current.get("model_hash")):
+        warnings.warn(f"{where} was built by {stored.get('encoder')!r} (model {stored.get('model_hash')}), the "
+                      f"query encoder is {current.get('encoder')!r} (model {current.get('model_hash')}); scores mix "
+                      "two models.", UserWarning, stacklevel=3)
