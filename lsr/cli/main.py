@@ -161,6 +161,11 @@ def cmd_search(args) -> int:
     from lsr.search import SparseSearcher
 
     encoder = D2SEncoder.from_pretrained(args.model)  # a wrong model path is the commonest mistake: check it first
+    if args.dense_encoder or not encoder.model.config.dense_encoder:  # older models record none: MiniLM, as before
+        from lsr.encoders.registry import load_dense_encoder
+
+        dense = load_dense_encoder(args.dense_encoder or "minilm", args.dense_encoder_path, args.device)
+        encoder = D2SEncoder(encoder.model, dense)
     backend = open_backend(args, encoder.vocab, missing_hint=f"build one with `lsr index --index {args.index}`")
     searcher = SparseSearcher(backend, encoder)
     _run_queries(searcher, args.query, k=args.k, expand=not args.no_expansion, **search_options(args))
@@ -280,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_backend_args(p, searching=True)
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--no-expansion", action="store_true", help="keep only the query's own tokens")
+    p.add_argument("--dense-encoder", default=None,
+                   help="query dense encoder (default: the one the model records, else minilm)")
+    p.add_argument("--dense-encoder-path", default=None, help="its local weights (default: minilm's offline package)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("export", help="export document and query vectors as pyserini/Anserini JSON lines")

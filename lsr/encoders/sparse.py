@@ -122,14 +122,14 @@ class D2SEncoder(_VocabularyOutput):
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, dense: "TextEncoder | None" = None, device: str | None = None,
-                        min_weight: float | None = None) -> "D2SEncoder":
+                        min_weight: float | None = None, vocab: "Vocabulary | None" = None) -> "D2SEncoder":
         """A saved D2S model and the dense encoder recorded with it (built on first use), or `dense`.
 
         A dense encoder of another dimension than the model's input is refused with a clear message.
         """
         from lsr.d2s.model import D2SModel
 
-        return cls(D2SModel.from_pretrained(model_dir), dense, min_weight=min_weight, device=device)
+        return cls(D2SModel.from_pretrained(model_dir), dense, vocab, min_weight=min_weight, device=device)
 
     @property
     def vocab_size(self) -> int:
