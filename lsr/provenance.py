@@ -53,7 +53,9 @@ def check(stored: Mapping[str, Any] | None, current: Mapping[str, Any], where: s
             raise ValueError(f"{where} was built over another vocabulary ({key} {stored.get(key)!r}, the encoder's "
                              f"{current.get(key)!r}): its token ids mean other words. Search it with the encoder "
                              f"that built it ({stored.get('encoder')!r}) or re-index.")
-    if (stored.get("encoder"), stored.get("model_hash")) != (current.get("encoder"), current.get("model_hash")):
+    hashes = stored.get("model_hash"), current.get("model_hash")
+    same = hashes[0] == hashes[1] if None not in hashes else stored.get("encoder") == current.get("encoder")
+    if not same:
         warnings.warn(f"{where} was built by {stored.get('encoder')!r} (model {stored.get('model_hash')}), the "
                       f"query encoder is {current.get('encoder')!r} (model {current.get('model_hash')}); scores mix "
                       "two models.", UserWarning, stacklevel=3)

@@ -172,36 +172,6 @@ def cmd_search(args) -> int:
     return 0
 
 
-def cmd_eval(args) -> int:
-    from lsr.d2s.model import D2SModel
-    from lsr.eval.report import format_table, gap_to_reference, write_json
-    from lsr.data.sources import load_split_spec
-    from lsr.experiment import evaluate_all
-    from lsr.vocab import Vocabulary
-
-    vocab = Vocabulary()
-    model = D2SModel.from_pretrained(args.model)
-    if args.min_weight is not None and args.max_flops is not None:
-        raise SystemExit("Give --min-weight or --max-flops, not both.")
-    if args.min_weight is not None:
-        model.config.min_weight = args.min_weight
-    if args.max_flops is not None:
-        from lsr.d2s.static_pruning import choose_min_weight
-
-        model.config.min_weight, _ = choose_min_weight(model, load_split_spec(args.dev, vocab), args.max_flops)
-        print(f"min_weight {model.config.min_weight:g}: the smallest with FLOPs <= {args.max_flops:g} on {args.dev}")
-    results = {}
-    for spec in args.eval:
-        split = load_split_spec(spec, vocab)
-        rows = evaluate_all(model, split, Path(args.out) / "runs")
-        results[split.name] = rows
-        print(format_table(rows, title=f"== {split.name} ==  (caption proxy numbers where the source is proxy:)"))
-        print(gap_to_reference(rows, "dense cosine (teacher)"))
-    write_json(Path(args.out) / "eval.json", {"model": args.model, "min_weight": model.config.min_weight,
-                                               "results": results})
-    return 0
-
-
 def cmd_export(args) -> int:
     from lsr.d2s.model import D2SModel
     from lsr.exchange import write_jsonl, write_queries_tsv
@@ -260,17 +230,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_args(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate a saved model: dense cosine vs D2S expanded / no-expansion")
-    p.add_argument("--model", required=True)
-    p.add_argument("--out", default="runs/eval")
-    p.add_argument("--eval", nargs="+", default=["proxy:f30k/test"], metavar="SOURCE/SPLIT")
-    p.add_argument("--min-weight", type=float, default=None,
-                   help="static pruning: drop weights <= this from queries and documents (default: the model's)")
-    p.add_argument("--max-flops", type=float, default=None,
-                   help="choose --min-weight on --dev: the smallest threshold whose FLOPs stay within this budget")
-    p.add_argument("--dev", default="proxy:f30k/dev", metavar="SOURCE/SPLIT", help="split for --max-flops")
-    p.set_defaults(func=cmd_eval)
-
     p = sub.add_parser("index", help="encode a split's documents and index them (embedded or OpenSearch)")
     p.add_argument("--model", required=True)
     p.add_argument("--split", default="proxy:f30k/test", metavar="SOURCE/SPLIT")
@@ -306,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p, ())
     _add_train_args(p)
     p.set_defaults(func=cmd_sweep)
+    from lsr.cli.evaluate import add_parser as add_eval_parser
+    add_eval_parser(sub)
     from lsr.cli.opensearch import add_parser as add_opensearch_parser
     add_opensearch_parser(sub)
     from lsr.cli.images import add_parser as add_images_parser

@@ -24,16 +24,25 @@ def _summarise(hits: np.ndarray) -> dict[str, float]:
     return out
 
 
+def t2i_from_top(top: np.ndarray, query_doc: np.ndarray) -> dict[str, float]:
+    """Text->image from ranked image rows (captions x depth; -1 pads a short ranking)."""
+    return _summarise(top == np.asarray(query_doc)[:, None])
+
+
+def i2t_from_top(top: np.ndarray, query_doc: np.ndarray) -> dict[str, float]:
+    """Image->text from ranked caption rows (images x depth; -1 pads a short ranking)."""
+    owner = np.where(top >= 0, np.asarray(query_doc)[np.maximum(top, 0)], -1)
+    return _summarise(owner == np.arange(top.shape[0])[:, None])
+
+
 def t2i_metrics(scores: np.ndarray, query_doc: np.ndarray) -> dict[str, float]:
     """Text->image: `scores` is (captions x images); caption i is relevant to image `query_doc[i]`."""
-    top = topk_indices(scores, DEPTH)
-    return _summarise(top == np.asarray(query_doc)[:, None])
+    return t2i_from_top(topk_indices(scores, DEPTH), query_doc)
 
 
 def i2t_metrics(scores: np.ndarray, query_doc: np.ndarray) -> dict[str, float]:
     """Image->text: `scores` is (captions x images) as for `t2i_metrics`; each image ranks all captions."""
-    top = topk_indices(np.ascontiguousarray(scores.T), DEPTH)
-    return _summarise(np.asarray(query_doc)[top] == np.arange(scores.shape[1])[:, None])
+    return i2t_from_top(topk_indices(np.ascontiguousarray(scores.T), DEPTH), query_doc)
 
 
 def both_directions(scores: np.ndarray, query_doc: np.ndarray) -> dict[str, dict[str, float]]:

@@ -20,6 +20,14 @@ def write_run(path: str | Path, scores: np.ndarray, query_ids: Sequence[str], do
                 f.write(f"{query_ids[qi]} Q0 {doc_ids[di]} {rank} {float(scores[qi, di]):.6f} {tag}\n")
 
 
+def write_hits_run(path: str | Path, hits: Sequence[Sequence], query_ids: Sequence[str], tag: str) -> None:
+    """Write backend hits (one ranked `Hit` list per query) as a TREC run file."""
+    with Path(path).open("w", encoding="utf-8") as f:
+        for qid, ranked in zip(query_ids, hits):
+            for rank, hit in enumerate(ranked, 1):
+                f.write(f"{qid} Q0 {hit.id} {rank} {hit.score:.6f} {tag}\n")
+
+
 def write_qrels(path: str | Path, qrels: Mapping[str, Mapping[str, int]]) -> None:
     with Path(path).open("w", encoding="utf-8") as f:
         for qid, docs in qrels.items():
