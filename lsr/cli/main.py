@@ -203,6 +203,21 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_reproduce(args) -> int:
+    from lsr.reproduce import load_rows, reproduce
+
+    if args.list:
+        for row in load_rows():
+            print(f"{row['name']:<32} {row.get('command') or '(quoted, not measured here)'}")
+        return 0
+    outcomes = reproduce(args.only, check_only=args.check)
+    for o in outcomes:
+        print(f"{o.status:<9} {o.name:<32} {o.detail}")
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("OK", "FAIL", "NO SOURCE")}
+    print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return 1 if counts["FAIL"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lsr", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -258,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", type=int, default=None, help="write integer impacts round(w*Q)")
     p.add_argument("--expand-queries", action="store_true")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("reproduce", help="check the README's results rows against results/reproduce.yaml")
+    p.add_argument("--check", action="store_true", help="only compare the committed records (runs nothing)")
+    p.add_argument("--only", nargs="+", default=(), metavar="NAME", help="these rows only")
+    p.add_argument("--list", action="store_true", help="list the rows and their commands")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("sweep", help="train one model per lambda, select on dev, plot R@1 vs FLOPs")
     p.add_argument("--lambdas", type=float, nargs="+", required=True)

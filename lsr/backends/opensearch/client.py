@@ -11,9 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-
-def project_root() -> Path:
-    return Path(__file__).resolve().parents[3]
+from lsr.project import project_root
 
 
 def definition_dirs() -> list[Path]:
