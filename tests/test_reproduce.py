@@ -6,7 +6,7 @@ import copy
 
 import yaml
 
-from lsr.backends.opensearch.client import project_root
+from lsr.project import project_root
 from lsr.reproduce import check_row, load_rows, reproduce
 
 RESULT_SECTIONS = ("## Measured results", "## Benchmarks")  # from the first of these to the end
