@@ -102,6 +102,7 @@ def through_backend(args, model, split, rows: dict, vocab) -> dict:
     for label, (tag, expand) in LABELS.items():
         queries = model.encode(split.query_emb, None if expand else split.query_tokens)
         found = evaluate_backend(make, split, queries, docs, f"{tag}-{args.backend}", Path(args.out) / "runs")
+        found.update({key: rows[label][key] for key in ("query_nnz", "doc_nnz", "flops")})  # the same vectors
         rows[f"{label} via {args.backend}"] = found
         allowed = tolerance(queries.dot(docs), split.query_doc, bound)
         diffs = {(d, k): abs(found[d][k] - rows[label][d][k]) for d in ("t2i", "i2t") for k in allowed[d]}

@@ -52,7 +52,9 @@ def connect(url: str, timeout: float = 60.0):
         from opensearchpy import OpenSearch
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ImportError("The OpenSearch backend needs opensearch-py: pip install 'mm-lsr-opensearch[opensearch]'") from exc
-    return OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False, serializer=_serializer())
+    # pool_maxsize: parallel bulk keeps several requests in flight; a pool of 1 would reconnect for each
+    return OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False, serializer=_serializer(),
+                      pool_maxsize=8)
 
 
 def _serializer():
