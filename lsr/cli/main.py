@@ -154,9 +154,11 @@ def cmd_search(args) -> int:
         from lsr.cli.images import search_images
 
         return search_images(args)
-    if args.model is None:
+    if args.model is None and not args.server_side:
         print("error: --model is required (or --encoder NAME for an image index)", file=sys.stderr)
         return 2
+    if args.server_side:
+        return _search_server_side(args)
     from lsr.encoders.sparse import D2SEncoder
     from lsr.search import SparseSearcher
 
@@ -169,6 +171,19 @@ def cmd_search(args) -> int:
     backend = open_backend(args, encoder.vocab, missing_hint=f"build one with `lsr index --index {args.index}`")
     searcher = SparseSearcher(backend, encoder)
     _run_queries(searcher, args.query, k=args.k, expand=not args.no_expansion, **search_options(args))
+    return 0
+
+
+def _search_server_side(args) -> int:
+    """`lsr search --backend opensearch --server-side`: OpenSearch encodes the words (registered model)."""
+    if args.backend != "opensearch":
+        raise ValueError("--server-side needs --backend opensearch (and `lsr opensearch register`).")
+    backend = open_backend(args, None, missing_hint=f"build one with `lsr index --index {args.index}`")
+    for text in args.query:
+        print(f"\nquery: {text!r}  (encoded by OpenSearch with its registered model)")
+        for rank, hit in enumerate(backend.search_text(text, k=args.k, mode=args.mode), 1):
+            caption = hit.metadata.get("caption") or hit.metadata.get("path") or ""
+            print(f"  {rank}. {hit.id} score {hit.score:.3f}  {caption}")
     return 0
 
 
@@ -259,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_backend_args(p, searching=True)
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--no-expansion", action="store_true", help="keep only the query's own tokens")
+    p.add_argument("--server-side", action="store_true",
+                   help="OpenSearch encodes the words itself (neural_sparse query_text; `lsr opensearch register`)")
     p.add_argument("--dense-encoder", default=None,
                    help="query dense encoder (default: the one the model records, else minilm)")
     p.add_argument("--dense-encoder-path", default=None, help="its local weights (default: minilm's offline package)")
@@ -288,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sweep)
     from lsr.cli.evaluate import add_parser as add_eval_parser
     add_eval_parser(sub)
+    from lsr.cli.serve import add_parser as add_serve_parser
+    add_serve_parser(sub)
     from lsr.cli.opensearch import add_parser as add_opensearch_parser
     add_opensearch_parser(sub)
     from lsr.cli.images import add_parser as add_images_parser

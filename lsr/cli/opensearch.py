@@ -1,4 +1,5 @@
-"""`lsr opensearch start|stop|status`: the local OpenSearch node of `lsr.node.run`."""
+"""`lsr opensearch start|stop|status`: the local OpenSearch node of `lsr.node.run`;
+`lsr opensearch register`: a remote model on the node that calls `lsr serve`, so OpenSearch takes words."""
 
 from __future__ import annotations
 
@@ -10,13 +11,20 @@ import time
 def add_parser(subparsers) -> None:
     """Register `opensearch` with its start / stop / status actions on the `lsr` sub-command parsers."""
     p = subparsers.add_parser("opensearch", help="start, stop or inspect a local OpenSearch node (no Docker)")
-    p.add_argument("action", choices=("start", "stop", "status"))
+    p.add_argument("action", choices=("start", "stop", "status", "register"))
     p.add_argument("--port", type=int, default=None, help="HTTP port (default: LSR_OPENSEARCH_PORT or 9200)")
     p.add_argument("--home", default=None,
                    help="node home: install, data, logs (default: LSR_OPENSEARCH_HOME, else "
                         "/var/lib/lsr-opensearch as root, ~/.cache/lsr/opensearch otherwise)")
     p.add_argument("--heap", default=None, help="JVM heap, e.g. 1g or 512m (default: LSR_OPENSEARCH_HEAP or 1g)")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for health yellow/green")
+    g = p.add_argument_group("register")
+    g.add_argument("--model", help="the D2S model directory `lsr serve` runs (checked against its /healthz)")
+    g.add_argument("--serve-url", default="http://127.0.0.1:8001", help="where `lsr serve` listens")
+    g.add_argument("--index", default=None, help="OpenSearch index to record the model id on (and search in curl)")
+    g.add_argument("--url", default=None, help="OpenSearch URL (default: OPENSEARCH_URL or the local node)")
+    g.add_argument("--name", default="lsr-d2s", help="connector and model name")
+    g.add_argument("--no-expansion", action="store_true", help="queries keep only their own tokens")
     p.set_defaults(func=cmd_opensearch)
 
 
@@ -24,6 +32,8 @@ def cmd_opensearch(args: argparse.Namespace) -> int:
     """Run one action; `start` prints the URL, or the node's error log lines and exits 1."""
     from lsr.node import run as node
 
+    if args.action == "register":
+        return cmd_register(args)
     cfg = node.NodeConfig.from_env(port=args.port, home=args.home, heap=args.heap)
     if args.action == "start":
         began = time.monotonic()
@@ -42,3 +52,47 @@ def cmd_opensearch(args: argparse.Namespace) -> int:
     print(f"running: {'yes' if st.running else 'no'}\npid: {st.pid or '-'}\nurl: {st.url}\n"
           f"version: {st.version or '-'}\nplugins: {', '.join(st.plugins) or '-'}")
     return 0 if st.running else 3
+
+
+def _serve_health(serve_url: str) -> dict:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{serve_url.rstrip('/')}/healthz", timeout=10) as reply:
+            return json.loads(reply.read())
+    except OSError as exc:
+        raise ValueError(f"`lsr serve` does not answer at {serve_url} ({exc}); start it first: "
+                         f"lsr serve --model DIR --port {serve_url.rsplit(':', 1)[-1].split('/')[0]} &") from exc
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    """Register (or find) the remote model, install the ingest pipeline, record both, print a curl line."""
+    from lsr.backends.opensearch import OpenSearchIndex
+    from lsr.backends.opensearch.ml import install_ingest_pipeline, register_remote_model
+    from lsr.cli.backends import default_url
+
+    health = _serve_health(args.serve_url)
+    if args.model:
+        from lsr.encoders.sparse import D2SEncoder
+
+        wanted = D2SEncoder.from_pretrained(args.model).provenance()["model_hash"]
+        if health.get("model_hash") != wanted:
+            raise ValueError(f"`lsr serve` at {args.serve_url} runs model {health.get('model_hash')}, not {args.model} "
+                             f"({wanted}); restart it with --model {args.model}.")
+    url = args.url or default_url()
+    index = OpenSearchIndex(url, index=args.index or "lsr")
+    model = register_remote_model(index.client, args.serve_url, name=args.name, expand=not args.no_expansion)
+    pipeline = install_ingest_pipeline(index.client, model.model_id)
+    print(f"model_id: {model.model_id}  (connector {model.connector_id}, endpoint {model.endpoint})")
+    print(f"ingest pipeline: {pipeline}  (POST INDEX/_doc?pipeline={pipeline} with a \"caption\")")
+    if args.index:
+        if not index.client.indices.exists(index=args.index):
+            index.create()
+        index.record_remote_model({"model_id": model.model_id, "connector_id": model.connector_id,
+                                   "endpoint": model.endpoint, "model_hash": health.get("model_hash"),
+                                   "ingest_pipeline": pipeline})
+        body = ('{"size": 5, "_source": ["caption", "path"], "query": {"neural_sparse": {"sparse": '
+                f'{{"query_text": "a dog catching a frisbee", "model_id": "{model.model_id}"}}}}}}}}')
+        print(f"curl -s -H 'Content-Type: application/json' {url}/{args.index}/_search -d '{body}'")
+    return 0

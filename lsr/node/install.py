@@ -22,9 +22,19 @@ DEFAULT_VERSION = "3.6.0"
 MIN_JAVA = 21
 JVM_ROOT = Path("/usr/lib/jvm")
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy"
-# (plugin name as listed by _cat/plugins, Maven artifactId); order matters: neural-search extends k-NN.
+# (plugin name as listed by _cat/plugins, Maven artifactId); order matters: neural-search extends k-NN,
+# ML Commons (which serves models to neural_sparse query_text and sparse_encoding) extends job-scheduler.
 PLUGINS: tuple[tuple[str, str], ...] = (("opensearch-knn", "opensearch-knn"),
-                                        ("opensearch-neural-search", "neural-search"))
+                                        ("opensearch-neural-search", "neural-search"),
+                                        ("opensearch-job-scheduler", "opensearch-job-scheduler"),
+                                        ("opensearch-ml", "opensearch-ml-plugin"))
+# ML Commons on a single small node: run models here, allow remote models on loopback, and do not refuse
+# them for memory (its default circuit breakers trip on a 1 GB heap).
+ML_SETTINGS = ("plugins.ml_commons.only_run_on_ml_node: false",
+               "plugins.ml_commons.allow_registering_model_via_local_file: true",
+               "plugins.ml_commons.connector.private_ip_enabled: true",
+               "plugins.ml_commons.native_memory_threshold: 100",
+               "plugins.ml_commons.jvm_heap_memory_threshold: 100")
 class NodeError(RuntimeError):
     """The local node could not be installed, started or stopped; the message says what to do."""
 
@@ -244,6 +254,7 @@ def render_config(cfg: NodeConfig) -> str:
         f"path.data: {cfg.home / 'data'}",
         f"path.logs: {cfg.home / 'logs'}",
         "cluster.routing.allocation.disk.threshold_enabled: false",
+        *ML_SETTINGS,
         "",
     ])
 

@@ -1,6 +1,6 @@
-"""A local single-node OpenSearch (with the k-NN and neural-search plugins), without Docker.
+"""A local single-node OpenSearch (with the k-NN, neural-search and ML Commons plugins), without Docker.
 
-The integ-test distribution and the two plugins come from Maven Central through the machine's own
+The integ-test distribution and the plugins come from Maven Central through the machine's own
 `mvn`; the node runs on a JDK >= 21 found under /usr/lib/jvm (or `OPENSEARCH_JAVA_HOME`). OpenSearch
 refuses to run as root, so as root the node runs as a system user (default `opensearch`) from a home
 that user can reach (default /var/lib/lsr-opensearch: /root is mode 700).

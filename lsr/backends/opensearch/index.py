@@ -131,14 +131,25 @@ class OpenSearchIndex(SparseBackend):
         return self._exists or bool(self.client.indices.exists(index=self.index_name))
 
     def provenance(self) -> dict[str, Any] | None:
-        if not self._read():
-            return None
-        mapping = self.client.indices.get_mapping(index=self.index_name)[self.index_name]["mappings"]
-        return mapping.get("_meta", {}).get("lsr")
+        return self._meta().get("lsr") if self._read() else None
 
     def record_provenance(self, record: Mapping[str, Any]) -> None:
+        self._put_meta("lsr", {**record, "naming": self.naming.naming})
+
+    def remote_model(self) -> dict[str, Any] | None:
+        """The ML Commons model that encodes text for this index (`lsr opensearch register`), if any."""
+        return self._meta().get("lsr_remote_model") if self._read() else None
+
+    def record_remote_model(self, record: Mapping[str, Any]) -> None:
+        self._put_meta("lsr_remote_model", dict(record))
+
+    def _meta(self) -> dict[str, Any]:
+        return self.client.indices.get_mapping(index=self.index_name)[self.index_name]["mappings"].get("_meta", {})
+
+    def _put_meta(self, key: str, value: Any) -> None:
+        """Set one key of the mapping's ``_meta`` (a mapping update replaces ``_meta`` whole: merge first)."""
         self._ensure_exists()
-        self.client.indices.put_mapping(index=self.index_name, body={"_meta": {"lsr": {**record, "naming": self.naming.naming}}})
+        self.client.indices.put_mapping(index=self.index_name, body={"_meta": {**self._meta(), key: value}})
 
     def ensure_two_phase_pipeline(self, name: str = TWO_PHASE_PIPELINE) -> str:
         """Create (or update) the named two-phase pipeline from ``pipelines/two_phase.json``.
@@ -335,10 +346,17 @@ class OpenSearchIndex(SparseBackend):
                 out.append(self._hits(response, *next(sent_it), explain))
         return out
 
-    def _hits(self, response: dict, sent: SparseVector, scale: float, explain: bool) -> list[Hit]:
+    def search_text(self, text: str, k: int = 10, model_id: str | None = None, mode: str = "exact",
+                    method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
+        """Words in, hits out: OpenSearch encodes `text` with the registered remote model (`text_query`)."""
+        from lsr.backends.opensearch.text_query import search_text
+
+        return search_text(self, text, k, model_id, mode, method_parameters)
+
+    def _hits(self, response: dict, sent: SparseVector | None, scale: float, explain: bool) -> list[Hit]:
         """Hits in model units: scores divided by the query's weight scale."""
         hits = []
-        q = {int(t): float(w) / scale for t, w in zip(sent.ids, sent.weights)}
+        q = {int(t): float(w) / scale for t, w in zip(sent.ids, sent.weights)} if sent is not None else {}
         for h in response["hits"]["hits"]:
             source = dict(h.get("_source") or {})
             features = source.pop(self.field, None)

@@ -1,0 +1,54 @@
+"""Queries in words: ``neural_sparse`` with ``query_text`` and the index's registered remote model, so
+OpenSearch encodes the query itself (through `lsr serve`); no vector is computed in this process."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+from lsr.backends.base import Hit
+from lsr.backends.validate import check_k
+
+if TYPE_CHECKING:
+    from lsr.backends.opensearch.index import OpenSearchIndex
+
+
+class RemoteModelError(RuntimeError):
+    """OpenSearch could not encode a query or document with the registered model."""
+
+
+def text_query_body(text: str, model_id: str, field: str, k: int, mode: str = "exact",
+                    method_parameters: Mapping[str, Any] | None = None) -> dict:
+    """The search body of a words query: what any HTTP client can send as it is."""
+    from lsr.backends.opensearch.client import two_phase_pipeline
+
+    body: dict = {"size": k, "_source": {"excludes": [field]},
+                  "query": {"neural_sparse": {field: {"query_text": text, "model_id": model_id}}}}
+    if mode == "two_phase":
+        body["search_pipeline"] = two_phase_pipeline(method_parameters)
+    elif mode != "exact":
+        raise ValueError(f"Words queries support mode exact or two_phase, not {mode!r}.")
+    return body
+
+
+def search_text(index: "OpenSearchIndex", text: str, k: int = 10, model_id: str | None = None, mode: str = "exact",
+                method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
+    """Top-k hits for `text`, encoded by OpenSearch with `model_id` (default: the one recorded on the index)."""
+    from opensearchpy.exceptions import TransportError
+
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("The query is empty; type some words to search for.")
+    k = check_k(k)
+    record = index.remote_model() or {}
+    model_id = model_id or record.get("model_id")
+    if not model_id:
+        raise ValueError(f"No remote model is recorded on OpenSearch index {index.index_name!r}: run "
+                         "`lsr opensearch register --model DIR --serve-url URL --index NAME` first.")
+    body = text_query_body(text, model_id, index.field, k, mode, method_parameters)
+    try:
+        response = index.client.search(index=index.index_name, body=body)
+    except TransportError as exc:
+        endpoint = record.get("endpoint", "its connector's endpoint")
+        raise RemoteModelError(f"OpenSearch could not encode the query with remote model {model_id} at {endpoint}: "
+                               f"{getattr(exc, 'error', exc)} {getattr(exc, 'info', '')}"[:600]
+                               + " -- is `lsr serve` running there?") from exc
+    return index._hits(response, None, 1.0, False)
