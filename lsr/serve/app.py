@@ -10,8 +10,9 @@ with the default embedding pre-process function and no post-process function han
 feature names of the OpenSearch backend (WordPiece, with `%` and `.` escaped); `naming=id` gives decimal
 token ids for a seismic `sparse_vector` field.
 
-Concurrent requests are micro-batched: texts that arrive within `max_wait_ms` of each other are encoded
-in one call (up to `max_batch` texts), off the event loop. Bad input is a 4xx with a message naming it.
+Concurrent requests are micro-batched: texts queued while the previous batch was encoding (or, with
+`max_wait_ms`, arriving within that long) are encoded in one call (up to `max_batch` texts), off the
+event loop. Bad input is a 4xx with a message naming it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class ServeConfig:
     max_chars: int = 4096  # per text
     max_body_bytes: int = 2 << 20
     max_batch: int = 128  # texts encoded together across requests
-    max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
+    # how long the first request of a batch waits for company; 0: take what queued up while the
+    # previous batch was encoding (batches grow under load, a lone request never waits)
+    max_wait_ms: float = 0.0
 
 
 class HttpError(Exception):
