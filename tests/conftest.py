@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 import numpy as np
 import pytest
 import torch
@@ -78,3 +80,21 @@ def opensearch_url() -> str:
         return node.start(node.NodeConfig.from_env())
     except (node.NodeError, OSError) as exc:
         pytest.fail(f"could not start the local OpenSearch node: {exc}", pytrace=False)
+
+
+@pytest.fixture()
+def make_index(opensearch_url, vocab):
+    """A factory of fresh OpenSearch indexes (unique names), dropped after the test."""
+    created = []
+
+    def make(kind: str = "rank_features", **kwargs) -> OpenSearchIndex:
+        from lsr.backends.opensearch import OpenSearchIndex
+
+        index = OpenSearchIndex(opensearch_url, index=f"lsr-test-{uuid4().hex[:8]}", kind=kind, vocab=vocab,
+                                **kwargs)
+        created.append(index)
+        return index
+
+    yield make
+    for index in created:
+        index.drop()

@@ -44,21 +44,6 @@ def mean_overlap(hits, truth) -> float:
     return float(np.mean([len({h.id for h in a} & {h.id for h in t}) / len(t) for a, t in zip(hits, truth)]))
 
 
-@pytest.fixture()
-def make_index(opensearch_url, vocab):
-    created = []
-
-    def make(kind: str = "rank_features", **kwargs) -> OpenSearchIndex:
-        index = OpenSearchIndex(opensearch_url, index=f"lsr-test-{uuid.uuid4().hex[:8]}", kind=kind, vocab=vocab,
-                                **kwargs)
-        created.append(index)
-        return index
-
-    yield make
-    for index in created:
-        index.drop()
-
-
 def assert_parity(os_hits, exact_hits, exact_scores: dict[str, float]):
     """Same top-k up to ties within the 9-bit bound; scores within the documented bound."""
     kth = exact_hits[-1].score

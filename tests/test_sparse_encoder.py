@@ -103,7 +103,10 @@ def test_searcher_names_tokens_and_batches(encoder, tmp_path):
     assert all(isinstance(t, str) for t in hits[0].tokens) and searcher.top_tokens(hits[0], 2) == list(hits[0].tokens.items())[:2]
     batch = searcher.batch_search(CAPTIONS, k=2, explain=True)
     assert [h[0].id for h in batch] == ["c0", "c1", "c2", "c3"]
-    assert [(h.id, h.score) for h in batch[2]] == [(h.id, h.score) for h in hits]
+    # The same ids; scores agree to float32 rounding (a batch of 4 texts is padded, one text is not, and
+    # the dense encoder's batched kernels may sum in another order).
+    assert [h.id for h in batch[2]] == [h.id for h in hits]
+    assert [h.score for h in batch[2]] == pytest.approx([h.score for h in hits], rel=1e-5)
     with pytest.raises(ValueError, match="does not support"):
         searcher.search("a dog", mode="ann")
 

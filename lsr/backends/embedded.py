@@ -18,10 +18,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from lsr.backends.base import Hit, IndexReport, SparseBackend
+from lsr.backends.dense_rows import DenseRows
 from lsr.backends.embedded_ids import IdTable
 from lsr.backends.validate import check_ids
 from lsr.backends.embedded_store import StoredPostings, read_postings, write_postings
-from lsr.topk import dense_top_k
+from lsr.topk import dense_top_k, top_k
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
 
 if TYPE_CHECKING:
@@ -57,13 +58,24 @@ class EmbeddedIndex(SparseBackend):
         self._dead_rows: np.ndarray | None = None  # cached np.flatnonzero(self._dead)
         self.directory = Path(directory) if directory is not None else None
         self._provenance: dict[str, Any] | None = None
+        self._dense: DenseRows | None = None  # dense vectors aligned with rows, when the index keeps them
         self._closed = False
+
+    @property
+    def dense_dim(self) -> int | None:
+        return self._dense.dim if self._dense is not None else None
 
     # ----------------------------------------------------------------------------- writing
 
-    def _index(self, ids: list[str], vectors: SparseBatch, metadata: list[dict[str, Any] | None]) -> IndexReport:
+    def _index(self, ids: list[str], vectors: SparseBatch, metadata: list[dict[str, Any] | None],
+               dense: np.ndarray | None = None) -> IndexReport:
         """Append the (validated) documents; an existing id's old row becomes a tombstone."""
         self._check_open()
+        if dense is not None and self._dense is None:
+            if self._n_rows:
+                raise ValueError("This EmbeddedIndex was built without dense vectors; index into a new index "
+                                 "to keep them, or leave out dense=.")
+            self._dense = DenseRows(dense.shape[1])
         csr = vectors.csr
         if self._n_rows + len(ids) > _INT32_MAX:
             raise ValueError("The index is limited to 2**31 - 1 rows; compact() or shard it.")
@@ -82,6 +94,8 @@ class EmbeddedIndex(SparseBackend):
         self._dead = np.concatenate([self._dead, np.zeros(len(ids), dtype=bool)])
         self._dead_rows = None
         self._meta.extend(meta_json)
+        if dense is not None:
+            self._dense.append(dense)
         return IndexReport(indexed=len(ids))
 
     def delete(self, ids: Sequence[str]) -> int:
@@ -112,6 +126,8 @@ class EmbeddedIndex(SparseBackend):
         self._vals = np.ascontiguousarray(self._vals[alive])
         self._ids.compact(keep)
         self._meta = [self._meta[r] for r in np.flatnonzero(keep).tolist()]
+        if self._dense is not None:
+            self._dense.compact(keep)
         self._n_rows = self._built_rows = self._ids.n_rows
         self._dead = np.zeros(self._n_rows, dtype=bool)
         self._n_dead = 0
@@ -255,6 +271,21 @@ class EmbeddedIndex(SparseBackend):
             del scores
         return out
 
+    def dense_vectors(self, ids: Sequence[str]) -> np.ndarray:
+        if self._dense is None:
+            return super().dense_vectors(ids)
+        return self._dense.take([self._live_row(i) for i in ids])
+
+    def _dense_search(self, q: np.ndarray, depth: int) -> dict[str, float]:
+        """Exact dense k-NN over live rows, scored (1 + cos) / 2 like the k-NN plugin."""
+        from lsr.backends.fusion import knn_score
+
+        self._check_open()
+        cos = self._dense.matrix @ q
+        live = np.flatnonzero(~self._dead) if self._n_dead else np.arange(cos.size)
+        rows, top = top_k(live, cos[live], depth)
+        return {self._ids.id_of(r): float(s) for r, s in zip(rows.tolist(), knn_score(top).tolist())}
+
     def get(self, doc_id: str) -> SparseVector:
         """The stored vector of a live document; KeyError if absent."""
         row = self._live_row(doc_id)
@@ -306,7 +337,8 @@ class EmbeddedIndex(SparseBackend):
             raise ValueError("This in-memory index has no directory: call save(directory).")
         self.compact()
         write_postings(target, StoredPostings(self.vocab_size, self._offsets, self._docs, self._vals,
-                                              self._ids.to_arrow(), self._meta, self._provenance))
+                                              self._ids.to_arrow(), self._meta, self._provenance,
+                                              self._dense.matrix if self._dense is not None else None))
         if self.directory is None:
             self.directory = target
 
@@ -341,6 +373,8 @@ class EmbeddedIndex(SparseBackend):
         index._ids = IdTable.from_arrow(stored.ids)
         index._meta = stored.metadata
         index._provenance = stored.provenance
+        if stored.dense is not None:
+            index._dense = DenseRows(stored.dense.shape[1], stored.dense)
         index._n_rows = index._built_rows = index._ids.n_rows
         index._dead = np.zeros(index._n_rows, dtype=bool)
         return index

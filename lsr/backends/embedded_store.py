@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 FORMAT = "lsr-embedded-index"
 FORMAT_VERSION = 1
 MANIFEST = "index.json"
+DENSE_FILE = "dense.npy"  # optional: the dense vectors of re-ranking and hybrid search, row-aligned
 FILES = {"offsets": "offsets.npy", "docs": "docs.npy", "vals": "vals.npy", "table": "docs.parquet"}
 
 
@@ -36,6 +37,7 @@ class StoredPostings:
     ids: "pa.Array | Sequence[str]"  # read back as an Arrow string array (no Python str per row)
     metadata: list[str | None]  # JSON strings
     provenance: dict | None = None  # what built the index (`lsr.provenance`)
+    dense: np.ndarray | None = None  # float32 (rows, dim) dense vectors kept beside, when the index has them
 
 
 def _replace_atomically(path: Path, write) -> None:
@@ -53,12 +55,9 @@ def write_postings(directory: str | Path, stored: StoredPostings) -> None:
     path.mkdir(parents=True, exist_ok=True)
     for key in ("offsets", "docs", "vals"):
         arr = np.ascontiguousarray(getattr(stored, key))
-
-        def save(tmp: Path, arr: np.ndarray = arr) -> None:
-            with open(tmp, "wb") as fh:
-                np.save(fh, arr)
-
-        _replace_atomically(path / FILES[key], save)
+        _replace_atomically(path / FILES[key], lambda tmp, arr=arr: _save_npy(tmp, arr))
+    if stored.dense is not None:
+        _replace_atomically(path / DENSE_FILE, lambda tmp: _save_npy(tmp, np.ascontiguousarray(stored.dense)))
     ids = stored.ids if isinstance(stored.ids, (pa.Array, pa.ChunkedArray)) else pa.array(stored.ids, type=pa.string())
     table = pa.table({"id": ids.cast(pa.string()),
                       "metadata": pa.array(stored.metadata, type=pa.string())})
@@ -72,6 +71,8 @@ def write_postings(directory: str | Path, stored: StoredPostings) -> None:
         "files": FILES,
         "provenance": stored.provenance,
     }
+    if stored.dense is not None:
+        manifest["dense"] = {"file": DENSE_FILE, "dim": int(stored.dense.shape[1])}
     _replace_atomically(path / MANIFEST, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2)))
 
 
@@ -103,4 +104,15 @@ def read_postings(directory: str | Path, mmap: bool = True) -> StoredPostings:
         raise ValueError(f"Postings in {path} do not match the manifest (vocab {vocab_size}, {nnz} postings).")
     if len(ids) != n or docs.dtype != np.int32 or vals.dtype != np.float32:
         raise ValueError(f"Ids or posting dtypes in {path} do not match the manifest.")
-    return StoredPostings(vocab_size, offsets, docs, vals, ids, metadata, manifest.get("provenance"))
+    dense = None
+    if manifest.get("dense"):
+        dense = np.load(path / manifest["dense"]["file"], mmap_mode=mode)
+        if dense.shape != (n, int(manifest["dense"]["dim"])) or dense.dtype != np.float32:
+            raise ValueError(f"{path / manifest['dense']['file']} does not match the manifest "
+                             f"({n} rows of {manifest['dense']['dim']} float32).")
+    return StoredPostings(vocab_size, offsets, docs, vals, ids, metadata, manifest.get("provenance"), dense)
+
+
+def _save_npy(tmp: Path, arr: np.ndarray) -> None:
+    with open(tmp, "wb") as fh:
+        np.save(fh, arr)

@@ -178,3 +178,24 @@ def prepare_queries(queries: SparseBatch | Sequence[SparseVector], vocab_size: i
         raise ValueError(f"The queries are over {queries.vocab_size} tokens, the index over {vocab_size}.")
     return [prepare_query(q, vocab_size) for q in queries]
 
+
+
+def accept_dense(ids: Sequence[str], accepted: Accepted, dense: object, dim: int | None) -> tuple[Accepted, np.ndarray]:
+    """Align one `index` call's dense vectors (one row per id passed) with its accepted documents; a
+    document whose dense vector is unusable (NaN / inf / all zeros) fails with the reason."""
+    from lsr.backends.dense_rows import check_dense, dense_problem
+
+    arr = check_dense(dense, len(ids), dim)
+    position = {doc_id: i for i, doc_id in enumerate(ids) if isinstance(doc_id, str)}
+    keep, rows, failed = [], [], dict(accepted.failed)
+    for j, doc_id in enumerate(accepted.ids):
+        row = arr[position[doc_id]]
+        reason = dense_problem(row)
+        if reason:
+            failed[doc_id] = reason
+        else:
+            keep.append(j)
+            rows.append(row)
+    kept = Accepted([accepted.ids[j] for j in keep], accepted.vectors.rows(np.asarray(keep, dtype=np.int64)),
+                    [accepted.metadata[j] for j in keep], failed)
+    return kept, np.asarray(rows, dtype=np.float32).reshape(len(keep), arr.shape[1])

@@ -88,7 +88,7 @@ def load_split(dataset: str, split: str, encoder=None, vocab=None, max_images: i
         return folder / f"{dataset}_{split}_{key}.npy", folder / f"{dataset}_{split}_{key}_tokens.npz"
 
     emb_path, tok_path = paths(len(caps))
-    full_emb, full_tok = paths(sum(1 for _ in src.open(encoding="utf-8")))
+    full_emb, full_tok = paths(_count_lines(src))
     if full_emb.exists() and full_tok.exists():  # a subset is a prefix of the cached whole split
         emb = np.load(full_emb, mmap_mode="r")[: len(caps)].copy()
         tokens = load_ragged(full_tok)[: len(caps)]
@@ -129,3 +129,8 @@ def _to_split(name: str, caps: list[str], image_ids: list[str], emb: np.ndarray,
         query_texts=[caps[i] for i in rest],
         meta={"source": "caption proxy", "dataset": name},
     )
+
+
+def _count_lines(path: Path) -> int:
+    with path.open(encoding="utf-8") as f:
+        return sum(1 for _ in f)

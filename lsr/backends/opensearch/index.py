@@ -24,16 +24,22 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+
 
 from lsr.backends.base import Hit, IndexReport, SparseBackend
 from lsr.backends.opensearch.features import FeatureNaming
 from lsr.backends.opensearch.client import connect, load_definition, two_phase_pipeline
 from lsr.backends.opensearch.bulk import BulkSettings, DocResult, Document, stream_bulk, summarise
+from lsr.backends.dense_rows import normalise_rows
+from lsr.backends.opensearch.modes import OpenSearchModes, dense_mapping
 from lsr.backends.opensearch.query import QueryRules, build_query
 from lsr.sparse import SparseBatch, SparseVector
 from lsr.backends.validate import MIN_WEIGHT, check_ids
 from lsr.vocab import VOCAB_SIZE, Vocabulary
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +50,7 @@ TOP_LEVEL_METADATA = ("path", "caption", "collection")  # indexed fields; other 
 TWO_PHASE_PIPELINE = "lsr-two-phase"
 
 
-class OpenSearchIndex(SparseBackend):
+class OpenSearchIndex(OpenSearchModes, SparseBackend):
     """One OpenSearch index of sparse vectors; see the module docstring."""
 
     def __init__(self, client_or_url, index: str = "lsr", kind: str = "rank_features",
@@ -66,14 +72,18 @@ class OpenSearchIndex(SparseBackend):
         self.vocab_size = len(self.naming.vocab) if naming == "wordpiece" else int(vocab_size or VOCAB_SIZE)
         self._exists = False  # known to exist (checked or created by us)
         self._dirty = False  # written since the last refresh
+        self.dense_field = "dense"
+        self._dense_dim: int | None = None  # known once the index exists (read from its mapping)
 
     # ----------------------------------------------------------------------------- index management
 
-    def create(self, overwrite: bool = False, method_parameters: Mapping[str, Any] | None = None) -> bool:
+    def create(self, overwrite: bool = False, method_parameters: Mapping[str, Any] | None = None,
+               dense_dim: int | None = None) -> bool:
         """Create the index from its mapping file; returns False when it already exists (and is kept).
 
         `method_parameters` overrides seismic's algorithm parameters (``n_postings``,
-        ``approximate_threshold``, ``quantization_ceiling_ingest`` ...).
+        ``approximate_threshold``, ``quantization_ceiling_ingest`` ...); `dense_dim` adds the
+        ``knn_vector`` field of re-ranking and hybrid search (``mappings/dense_knn.json``).
         """
         exists = self.client.indices.exists(index=self.index_name)
         if exists and not overwrite:
@@ -88,8 +98,12 @@ class OpenSearchIndex(SparseBackend):
             body["mappings"]["properties"][self.field]["method"]["parameters"].update(method_parameters)
         if self.field != "sparse":
             body["mappings"]["properties"][self.field] = body["mappings"]["properties"].pop("sparse")
+        if dense_dim is not None:
+            settings, props = dense_mapping(dense_dim, self.dense_field)
+            body["settings"]["index"].update(settings["index"])
+            body["mappings"]["properties"].update(props)
         self.client.indices.create(index=self.index_name, body=body)
-        self._exists, self._dirty = True, False
+        self._exists, self._dirty, self._dense_dim = True, False, dense_dim
         return True
 
     def _check_existing(self) -> None:
@@ -117,10 +131,10 @@ class OpenSearchIndex(SparseBackend):
     def close(self) -> None:
         self.client.close()
 
-    def _ensure_exists(self) -> None:
+    def _ensure_exists(self, dense_dim: int | None = None) -> None:
         """Create the index from its mapping file on the first write to an index that is not there."""
         if not self._exists:
-            if self.create():
+            if self.create(dense_dim=dense_dim):
                 log.info("created OpenSearch index %r (%s)", self.index_name, self.kind)
             self._exists = True
 
@@ -197,11 +211,19 @@ class OpenSearchIndex(SparseBackend):
             log.warning("bulk: %d documents failed, e.g. %s", len(report.failed), next(iter(report.failed.items())))
         return report
 
-    def _index(self, ids: list[str], vectors: SparseBatch, metadata: list[dict[str, Any] | None]) -> IndexReport:
-        self._ensure_exists()
+    def _index(self, ids: list[str], vectors: SparseBatch, metadata: list[dict[str, Any] | None],
+               dense: "np.ndarray | None" = None) -> IndexReport:
+        self._ensure_exists(dense.shape[1] if dense is not None else None)
         self._dirty = True
         docs = ((doc_id, vectors[i], metadata[i]) for i, doc_id in enumerate(ids))
-        return summarise(stream_bulk(self.client, self.index_name, docs, self._source, self.bulk_settings,
+        to_source = self._source
+        if dense is not None:
+            rows = {doc_id: normalise_rows(dense[i:i + 1])[0].tolist() for i, doc_id in enumerate(ids)}
+
+            def to_source(doc_id: str, vector: SparseVector, meta: Mapping[str, Any] | None) -> dict:
+                return {**self._source(doc_id, vector, meta), self.dense_field: rows[doc_id]}
+
+        return summarise(stream_bulk(self.client, self.index_name, docs, to_source, self.bulk_settings,
                                      self.vocab_size), progress=len(ids) > 10_000, total=len(ids))
 
     @contextmanager
@@ -294,7 +316,7 @@ class OpenSearchIndex(SparseBackend):
         if mode == "ann":
             ann = {"k": k, "top_n": 10, "heap_factor": 1.0, **(method_parameters or {})}
         body = {"size": k, "query": build_query(sent, self.naming, self.field, self.query_type, ann)}
-        body["_source"] = True if explain else {"excludes": [self.field]}
+        body["_source"] = {"excludes": [self.dense_field]} if explain else {"excludes": [self.field, self.dense_field]}
         if mode == "two_phase":  # the pipeline file, sent with the request (works in _msearch too)
             body["search_pipeline"] = two_phase_pipeline(method_parameters)
         return body, sent, scale

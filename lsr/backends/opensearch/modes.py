@@ -1,0 +1,121 @@
+"""Re-ranking and hybrid search inside OpenSearch: the request bodies, built from the files in
+``mappings/`` and ``pipelines/``.
+
+- Dense vectors live in a ``knn_vector`` field (``mappings/dense_knn.json``, Lucene HNSW, cosinesimil)
+  of the same documents as the sparse field.
+- Two-stage re-ranking is a ``rescore`` over the sparse top N (``window_size``) whose query is a
+  ``script_score`` with the k-NN plugin's Painless ``cosineSimilarity`` (+1, since scores must not be
+  negative); ``query_weight`` 0 makes the final score the cosine alone. Stage 1 is the engine's.
+- Hybrid search is a ``hybrid`` query of ``neural_sparse`` and ``knn`` (``k`` = depth, and the hybrid
+  query's ``pagination_depth`` = depth, so each sub-query contributes its top `depth`), fused by the
+  search pipeline of ``pipelines/hybrid_normalization.json`` or ``pipelines/hybrid_rrf.json``, sent
+  with the request. The hybrid query cannot sit inside ``function_score`` / ``constant_score`` (3.6).
+"""
+
+from __future__ import annotations
+
+import copy
+import numpy as np
+
+from lsr.backends.fusion import Fusion
+from lsr.backends.opensearch.client import load_definition
+
+COSINE_SCRIPT = "cosineSimilarity(params.query_value, doc[params.field]) + 1.0"
+
+
+def dense_mapping(dim: int, field: str = "dense") -> tuple[dict, dict]:
+    """(index settings, field properties) that add a `dim`-d ``knn_vector`` field."""
+    definition = load_definition("mappings", "dense_knn.json")
+    prop = copy.deepcopy(definition["properties"]["dense"])
+    prop["dimension"] = int(dim)
+    return definition["settings"], {field: prop}
+
+
+def rescore_clause(dense_query: np.ndarray, field: str, window: int) -> dict:
+    """The ``rescore`` section: cosine with `dense_query` over the top `window` of stage 1."""
+    script = {"source": COSINE_SCRIPT, "params": {"query_value": dense_query.tolist(), "field": field}}
+    return {"window_size": int(window), "query": {
+        "query_weight": 0.0, "rescore_query_weight": 1.0,
+        "rescore_query": {"script_score": {"query": {"match_all": {}}, "script": script}}}}
+
+
+def hybrid_query(sparse_clause: dict | None, dense_query: np.ndarray, field: str, depth: int) -> dict:
+    """A ``hybrid`` query of the sparse clause and a dense ``knn`` clause, each with its top `depth`."""
+    knn = {"knn": {field: {"vector": dense_query.tolist(), "k": int(depth)}}}
+    queries = [sparse_clause if sparse_clause is not None else {"match_none": {}}, knn]
+    return {"hybrid": {"queries": queries, "pagination_depth": int(depth)}}
+
+
+def hybrid_pipeline(fusion: Fusion, explain: bool = False) -> dict:
+    """The fusion pipeline file for `fusion`, with its technique and weights filled in."""
+    name = "hybrid_rrf.json" if fusion.technique == "rrf" else "hybrid_normalization.json"
+    definition = load_definition("pipelines", name)
+    definition.pop("description", None)
+    if not explain:
+        definition.pop("response_processors", None)
+    for processor in definition["phase_results_processors"]:
+        if "normalization-processor" in processor:
+            body = processor["normalization-processor"]
+            body["normalization"]["technique"] = fusion.technique
+            body["combination"]["parameters"]["weights"] = list(fusion.weights)
+        else:
+            processor["score-ranker-processor"]["combination"]["rank_constant"] = fusion.rank_constant
+    return definition
+
+
+class OpenSearchModes:
+    """The scoring modes of `OpenSearchIndex` (mixed in; uses its client, request and hit parsing)."""
+
+    @property
+    def dense_dim(self) -> int | None:
+        if self._dense_dim is None and (self._exists or self.client.indices.exists(index=self.index_name)):
+            mapping = self.client.indices.get_mapping(index=self.index_name)[self.index_name]["mappings"]
+            self._dense_dim = mapping.get("properties", {}).get(self.dense_field, {}).get("dimension")
+        return self._dense_dim
+
+    def dense_vectors(self, ids: Sequence[str]) -> np.ndarray:
+        if self.dense_dim is None:
+            return super().dense_vectors(ids)
+        self._read()
+        docs = self.client.mget(index=self.index_name, body={"ids": list(ids)},
+                                _source_includes=[self.dense_field])["docs"]
+        for doc_id, doc in zip(ids, docs):
+            if not doc.get("found"):
+                raise KeyError(f"No document {doc_id!r} in OpenSearch index {self.index_name!r}.")
+        return np.asarray([d["_source"][self.dense_field] for d in docs], dtype=np.float32).reshape(len(ids), -1)
+
+    def _search_reranked(self, query: SparseVector, q: np.ndarray, k: int, candidates: int, explain: bool,
+                         mode: str = "exact", method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
+        """In the engine: the sparse top `candidates`, rescored by cosine (`lsr.backends.opensearch.modes`)."""
+        self._exact_only(mode, "re-ranking")
+        if not self._read():
+            return []
+        body, sent, scale = self.request(query, k, explain)
+        body["rescore"] = rescore_clause(q, self.dense_field, candidates)
+        response = self.client.search(index=self.index_name, body=body)
+        hits = self._hits(response, sent, scale, explain)
+        for hit, raw in zip(hits, response["hits"]["hits"]):
+            hit.score = float(raw["_score"]) - 1.0  # the script adds 1 (scores must not be negative)
+            hit.stages = {"dense": hit.score}
+        return hits
+
+    def _search_hybrid(self, query: SparseVector, q: np.ndarray, k: int, fusion: Fusion, depth: int, explain: bool,
+                       mode: str = "exact", method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
+        """In the engine: a hybrid query fused by the pipeline file (`lsr.backends.opensearch.modes`)."""
+        self._exact_only(mode, "hybrid search")
+        if not self._read():
+            return []
+        body, sent, scale = self.request(query, k, explain) if query.nnz else ({"size": k}, None, 1.0)
+        sparse_clause = body.get("query")
+        body["query"] = hybrid_query(sparse_clause, q, self.dense_field, depth)
+        body["search_pipeline"] = hybrid_pipeline(fusion)
+        response = self.client.search(index=self.index_name, body=body)
+        hits = self._hits(response, sent, scale, explain)
+        for hit, raw in zip(hits, response["hits"]["hits"]):
+            hit.score = float(raw["_score"])  # fused scores carry no query-weight scale
+        return hits
+
+    @staticmethod
+    def _exact_only(mode: str, what: str) -> None:
+        if mode != "exact":
+            raise ValueError(f"{what} runs over exact sparse search; mode={mode!r} is not supported with it.")
