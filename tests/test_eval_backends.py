@@ -95,3 +95,36 @@ def test_tolerance_counts_near_ties_only():
     assert tight["t2i"]["R@1"] == pytest.approx(100 / 3)  # only caption 0's image ties within the bound
     assert tolerance(scores, query_doc, 0.0)["t2i"]["R@1"] == 0.0
     assert ranked_rows([[]], ["a"]).tolist() == [[-1] * 10]
+
+
+@pytest.mark.parametrize("mode", [["--hybrid", "min_max:0"], ["--rerank", "dense", "--candidates", "60"]])
+def test_eval_scoring_modes_through_the_embedded_backend(model_and_data, mode):
+    """Sparse weight 0 leaves only the dense list: the dense teacher's row. Re-ranking every document the
+    sparse index returns orders exactly the sparse-matching documents by cosine."""
+    from lsr.cli.main import main
+
+    tmp_path, split = model_and_data
+    argv = ["eval", "--model", str(tmp_path / "model"), "--eval", f"npy:{tmp_path / 'data'}/test",
+            "--out", str(tmp_path / "modes"), "--backend", "embedded", *mode]
+    assert main(argv) == 0
+    rows = json.loads((tmp_path / "modes" / "eval.json").read_text())["results"]["test"]
+    label = next(k for k in rows if "+ " in k)
+    dense = rows["dense cosine (teacher)"]
+    if mode[0] == "--hybrid":
+        assert rows[label]["t2i"] == pytest.approx(dense["t2i"]) and rows[label]["i2t"] == pytest.approx(dense["i2t"])
+    else:  # the expected t2i ranking computed here: the sparse-matching documents, ordered by cosine
+        model = D2SModel.from_pretrained(tmp_path / "model")
+        sparse = model.encode(split.query_emb).dot(model.encode(split.doc_emb))
+        cos = split.query_emb @ split.doc_emb.T
+        top = np.full((len(split.query_ids), 10), -1)
+        for qi in range(len(split.query_ids)):
+            found = np.flatnonzero(sparse[qi] > 0)
+            ranked = found[np.argsort(-cos[qi, found], kind="stable")][:10]
+            top[qi, :ranked.size] = ranked
+        from lsr.eval.metrics import t2i_from_top
+
+        expected = t2i_from_top(top, split.query_doc)
+        assert rows[label]["t2i"] == pytest.approx(expected)
+        assert rows[label]["t2i"]["R@10"] <= dense["t2i"]["R@10"]  # a stage-1 miss stays a miss
+    with pytest.raises(SystemExit):
+        main(["eval", "--model", str(tmp_path / "model"), "--hybrid", "rrf", "--rerank", "late"])

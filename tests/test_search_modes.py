@@ -158,3 +158,49 @@ def test_rerank_and_hybrid_match_the_embedded_backend_on_the_node(make_index, vo
         node.index(["new"], [vecs[0]])
     with pytest.raises(ValueError, match="not supported"):
         node.search_hybrid(vecs[0], dense[0], mode="two_phase")
+
+
+class WordVectors:
+    """A deterministic dense text encoder for the searcher tests: each word adds a fixed direction."""
+
+    name, dim = "words", 8
+
+    def encode_texts(self, texts, batch_size=128, show_progress=False) -> np.ndarray:
+        import zlib
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.split():
+                out[i] += np.random.default_rng(zlib.crc32(word.encode())).normal(size=self.dim)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_searcher_modes_over_the_embedded_backend(vocab):
+    import torch
+
+    from lsr import D2SConfig, D2SEncoder, D2SModel, SparseSearcher
+
+    torch.manual_seed(0)
+    encoder = D2SEncoder(D2SModel(D2SConfig(dense_dim=8, hidden_dim=16)), WordVectors(), vocab=vocab)
+    captions = ["a dog runs on grass", "two men play guitars", "a red car on a street", "a cat sleeps on a sofa"]
+    index = EmbeddedIndex(vocab_size=len(vocab))
+    index.index([f"c{i}" for i in range(4)], encoder.encode_document(captions), [{"caption": c} for c in captions],
+                dense=encoder.encode_query_dense(captions))
+    searcher = SparseSearcher(index, encoder)
+    query = captions[2]
+    dense = searcher.search(query, k=4, rerank="dense", candidates=4)
+    assert dense[0].id == "c2" and dense[0].score == pytest.approx(1.0, abs=1e-5)  # its own dense vector
+    assert [h.id for h in dense] == [h.id for h in index.search_reranked(encoder.encode_query([query])[0],
+                                                                          encoder.encode_query_dense([query])[0],
+                                                                          k=4, candidates=4)]
+    hybrid = searcher.search(query, k=3, hybrid="rrf", depth=4)
+    assert hybrid[0].id == "c2" and hybrid[0].score == pytest.approx(2 / 61)  # first in both lists
+    assert searcher.batch_search([query], k=3, hybrid="rrf", depth=4)[0][0].id == "c2"
+    with pytest.raises(ValueError, match="one scoring mode"):
+        searcher.search(query, rerank="dense", hybrid="rrf")
+    with pytest.raises(ValueError, match="Unknown re-ranker"):
+        searcher.search(query, rerank="cross")
+    with pytest.raises(ValueError, match="needs the documents' token vectors"):
+        searcher.search(query, k=2, rerank="late", candidates=4)
+    with pytest.raises(ValueError, match="image-text matching head"):
+        searcher.search(query, k=2, rerank="itm", candidates=4)

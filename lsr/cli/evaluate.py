@@ -34,6 +34,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--url", default=default_url(), help="OpenSearch URL (with --backend opensearch)")
     p.add_argument("--index-prefix", default="lsr-eval",
                    help="OpenSearch index names start with this (each is recreated)")
+    p.add_argument("--rerank", choices=("dense",), default=None,
+                   help="with --backend: also a row re-ranking the sparse top --candidates by dense cosine")
+    p.add_argument("--candidates", type=int, default=100)
+    p.add_argument("--hybrid", default=None, metavar="SPEC",
+                   help="with --backend: also a row fusing sparse and dense (rrf, min_max[:W], l2[:W], z_score[:W])")
+    p.add_argument("--depth", type=int, default=100, help="results per part for --hybrid")
     p.set_defaults(func=cmd_eval)
 
 
@@ -76,6 +82,8 @@ def cmd_eval(args) -> int:
     for spec in args.eval:
         split = load_split_spec(spec, vocab)
         rows = evaluate_all(model, split, Path(args.out) / "runs")
+        if (args.rerank or args.hybrid) and not args.backend:
+            raise ValueError("--rerank and --hybrid evaluate through a backend: add --backend embedded|opensearch.")
         if args.backend:
             checks[split.name] = through_backend(args, model, split, rows, vocab)
             ok = ok and all(c["ok"] for c in checks[split.name].values())
@@ -104,6 +112,13 @@ def through_backend(args, model, split, rows: dict, vocab) -> dict:
         found = evaluate_backend(make, split, queries, docs, f"{tag}-{args.backend}", Path(args.out) / "runs")
         found.update({key: rows[label][key] for key in ("query_nnz", "doc_nnz", "flops")})  # the same vectors
         rows[f"{label} via {args.backend}"] = found
+        if label == "D2S sparse, expanded queries" and (args.rerank or args.hybrid):
+            scoring = ({"rerank": args.rerank, "candidates": args.candidates} if args.rerank
+                       else {"hybrid": args.hybrid, "depth": args.depth})
+            mode = f"rerank {args.rerank}@{args.candidates}" if args.rerank else f"hybrid {args.hybrid}@{args.depth}"
+            rows[f"{label} + {mode} via {args.backend}"] = evaluate_backend(
+                make, split, queries, docs, f"{tag}-{mode.replace(' ', '-').replace(':', '')}-{args.backend}",
+                Path(args.out) / "runs", scoring)
         allowed = tolerance(queries.dot(docs), split.query_doc, bound)
         diffs = {(d, k): abs(found[d][k] - rows[label][d][k]) for d in ("t2i", "i2t") for k in allowed[d]}
         checks[label] = {"ok": all(diffs[d, k] <= allowed[d][k] + 1e-9 for d, k in diffs),

@@ -11,6 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
+from lsr.cli.modes import add_search_mode_args, mode_options
 from lsr.cli.backends import add_backend_args, describe, open_backend, search_options
 
 DEMO_QUERIES = ("a dog catching a frisbee", "two men playing guitars on a stage", "a little girl in a pink dress",
@@ -120,12 +121,20 @@ def _build_index(args, jsonl: Path | None = None) -> None:
     docs = encoder.encode_dense(split.doc_emb)
     index = open_backend(args, vocab, "create")
     meta = [{"caption": t} for t in split.doc_texts] if split.doc_texts else None
-    report = index.index(split.doc_ids, docs, meta)
+    report = index.index(split.doc_ids, docs, meta, dense=split.doc_emb if getattr(args, "dense", False) else None)
     index.record_provenance(encoder.provenance())
     index.commit()
     s = docs.sparsity()
     print(f"indexed {report.indexed} documents of {split.name} into {describe(args)} (mean nnz {s['mean_nnz']:.1f}); "
           f"{len(report.failed)} failed" + (f", e.g. {next(iter(report.failed.items()))}" if report.failed else ""))
+    if getattr(args, "tokens", None):
+        from lsr.search.tokens import TokenStore
+
+        if not split.doc_texts:
+            raise ValueError(f"{split.name} has no document texts to take token vectors from; leave out --tokens.")
+        store = TokenStore.build(split.doc_ids, encoder.encode_query_tokens(split.doc_texts))
+        store.save(args.tokens)
+        print(f"wrote the documents' token vectors to {args.tokens} ({store.nbytes:,} bytes)")
     if jsonl is not None:
         from lsr.exchange import write_jsonl
 
@@ -169,8 +178,9 @@ def cmd_search(args) -> int:
         dense = load_dense_encoder(args.dense_encoder or "minilm", args.dense_encoder_path, args.device)
         encoder = D2SEncoder(encoder.model, dense)
     backend = open_backend(args, encoder.vocab, missing_hint=f"build one with `lsr index --index {args.index}`")
-    searcher = SparseSearcher(backend, encoder)
-    _run_queries(searcher, args.query, k=args.k, expand=not args.no_expansion, **search_options(args))
+    searcher = SparseSearcher(backend, encoder, **mode_resources(args))
+    _run_queries(searcher, args.query, k=args.k, expand=not args.no_expansion, **search_options(args),
+                 **mode_options(args))
     return 0
 
 
@@ -233,6 +243,20 @@ def cmd_reproduce(args) -> int:
     return 1 if counts["FAIL"] else 0
 
 
+def mode_resources(args) -> dict:
+    """What --rerank late / itm need beside the index: token vectors, a matching head."""
+    out = {}
+    if args.tokens:
+        from lsr.search.tokens import TokenStore
+
+        out["tokens"] = TokenStore.load(args.tokens)
+    if args.itm_model:
+        from lsr.search.itm import ITMScorer
+
+        out["itm"] = ITMScorer.from_pretrained(args.itm_model)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lsr", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -265,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="proxy:f30k/test", metavar="SOURCE/SPLIT")
     add_backend_args(p, searching=False)
     p.add_argument("--jsonl", default=None, help="also export the vectors as JSON lines")
+    p.add_argument("--dense", action="store_true",
+                   help="keep the frozen model's dense vectors beside the sparse ones (re-ranking, hybrid search)")
+    p.add_argument("--tokens", default=None, metavar="DIR",
+                   help="write the documents' token vectors here, for --rerank late")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="keyword-style text search over an index")
@@ -280,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="query dense encoder (default: the one the model records, else minilm)")
     p.add_argument("--dense-encoder-path", default=None, help="its local weights (default: minilm's offline package)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    add_search_mode_args(p)
+    p.add_argument("--tokens", default=None, metavar="DIR", help="document token vectors for --rerank late")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("export", help="export document and query vectors as pyserini/Anserini JSON lines")
@@ -311,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_opensearch_parser(sub)
     from lsr.cli.images import add_parser as add_images_parser
     add_images_parser(sub)
+    from lsr.cli.modes import add_parser as add_modes_parser
+    add_modes_parser(sub)
     return parser
 
 

@@ -160,6 +160,19 @@ class D2SEncoder(_VocabularyOutput):
                              "(BLIP, ALBEF) for image documents.")
         return self.encode_dense(dense)
 
+    def encode_query_dense(self, texts: Sequence[str], batch_size: int = 128, show_progress: bool = False) -> np.ndarray:
+        """The frozen dense model's query vectors (L2-normalised): stage 2 of re-ranking, the dense half of
+        hybrid search."""
+        return self.dense.encode_texts(_texts(texts), batch_size=batch_size, show_progress=show_progress)
+
+    def encode_query_tokens(self, texts: Sequence[str], batch_size: int = 128) -> list[np.ndarray]:
+        """Each query's token vectors (special tokens dropped), for late interaction; needs a dense
+        encoder with `encode_tokens` (MiniLM)."""
+        if not hasattr(self.dense, "encode_tokens"):
+            raise ValueError(f"{type(self.dense).__name__} gives no token vectors; late interaction needs one "
+                             "that does (MiniLM).")
+        return self.dense.encode_tokens(_texts(texts), batch_size=batch_size)
+
     def encode_dense(self, dense: np.ndarray, token_ids: Sequence[np.ndarray] | None = None) -> SparseBatch:
         """Project precomputed dense vectors (the path evaluation and caches use)."""
         return self.model.encode(dense, token_ids, device=self.device, min_weight=self.min_weight)

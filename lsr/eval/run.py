@@ -35,23 +35,37 @@ def ranked_rows(hits: list[list[Hit]], ids: list[str], depth: int = DEPTH) -> np
 
 
 def _search_all(make: BackendFactory, name: str, ids: list[str], docs: SparseBatch, queries: SparseBatch,
+                dense: tuple[np.ndarray, np.ndarray] | None = None, scoring: dict | None = None,
                 **options) -> list[list[Hit]]:
+    """Index `docs` (with their dense vectors when `dense` = (docs, queries) is given) and search every
+    query: in one batch, or one by one in a scoring mode (``{"rerank": "dense", "candidates": N}`` or
+    ``{"hybrid": SPEC, "depth": N}``)."""
     backend = make(name)
     try:
-        backend.index(ids, docs)  # an all-zero vector fails here: never retrievable, as in the matrix path
-        backend.commit()
-        return backend.search_batch(queries, k=DEPTH, **options)
+        backend.index(ids, docs, dense=dense[0] if dense else None)  # an all-zero vector fails here, as it
+        backend.commit()                                             # is never retrievable in the matrix path
+        if not scoring:
+            return backend.search_batch(queries, k=DEPTH, **options)
+        scoring = dict(scoring)
+        if scoring.pop("rerank", None) == "dense":
+            n = scoring.get("candidates", 100)
+            return [backend.search_reranked(q, d, k=DEPTH, candidates=n, **options) for q, d in zip(queries, dense[1])]
+        return [backend.search_hybrid(q, d, k=DEPTH, fusion=scoring["hybrid"], depth=scoring.get("depth", 100),
+                                      **options) for q, d in zip(queries, dense[1])]
     finally:
         backend.close()
 
 
 def evaluate_backend(make: BackendFactory, split: PairedSplit, queries: SparseBatch, docs: SparseBatch,
-                     tag: str, out_dir: Path | None = None, **options) -> dict:
+                     tag: str, out_dir: Path | None = None, scoring: dict | None = None, **options) -> dict:
     """Both directions through backends made by `make`: images indexed for text->image, captions for
-    image->text. Runs go to `out_dir/<split>.<tag>.<t2i|i2t>.run`."""
+    image->text. Runs go to `out_dir/<split>.<tag>.<t2i|i2t>.run`. `scoring` selects a scoring mode
+    (dense re-ranking or hybrid fusion, with the split's dense vectors beside the sparse ones)."""
     t0 = time.perf_counter()
-    t2i_hits = _search_all(make, f"{tag}-images", split.doc_ids, docs, queries, **options)
-    i2t_hits = _search_all(make, f"{tag}-captions", split.query_ids, queries, docs, **options)
+    t2i_dense = (split.doc_emb, split.query_emb) if scoring else None
+    i2t_dense = (split.query_emb, split.doc_emb) if scoring else None
+    t2i_hits = _search_all(make, f"{tag}-images", split.doc_ids, docs, queries, t2i_dense, scoring, **options)
+    i2t_hits = _search_all(make, f"{tag}-captions", split.query_ids, queries, docs, i2t_dense, scoring, **options)
     out = {"t2i": t2i_from_top(ranked_rows(t2i_hits, split.doc_ids), split.query_doc),
            "i2t": i2t_from_top(ranked_rows(i2t_hits, split.query_ids), split.query_doc),
            "wall_s": time.perf_counter() - t0}

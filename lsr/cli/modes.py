@@ -1,0 +1,60 @@
+"""Command line for the scoring modes: `lsr modes rerank|hybrid|sets` (one results table each), and the
+`--rerank` / `--hybrid` options that `lsr search` shares."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_search_mode_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rerank", choices=("dense", "late", "itm"), default=None,
+                   help="two-stage: re-score the sparse top --candidates (dense needs an index built with --dense, "
+                        "late with --tokens, itm with --itm-model)")
+    p.add_argument("--candidates", type=int, default=100, help="stage-1 candidates for --rerank")
+    p.add_argument("--hybrid", default=None, metavar="SPEC",
+                   help="fuse sparse and dense: rrf, min_max[:W], l2[:W], z_score[:W] (W: the sparse weight)")
+    p.add_argument("--depth", type=int, default=100, help="results per part for --hybrid")
+    p.add_argument("--itm-model", default=None, help="local BLIP ITM model directory for --rerank itm")
+
+
+def mode_options(args: argparse.Namespace) -> dict:
+    if args.rerank is not None:
+        return {"rerank": args.rerank, "candidates": args.candidates}
+    if args.hybrid is not None:
+        return {"hybrid": args.hybrid, "depth": args.depth}
+    return {}
+
+
+def cmd_modes(args) -> int:
+    from lsr.eval import modes
+
+    if args.table == "rerank":
+        report = modes.rerank_table(args.model, args.split, args.candidates, args.latency_queries,
+                                    late=not args.no_late)
+    elif args.table == "hybrid":
+        report = modes.hybrid_table(args.model, args.dev, args.split, args.depth, args.latency_queries)
+    else:
+        from lsr.eval.sets_experiment import run_sets_experiment
+
+        report = run_sets_experiment(args.model, args.split)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=1))
+    print(modes.format_table(report))
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("modes", help="measure a scoring mode on the caption proxy (one results table)")
+    p.add_argument("table", choices=("rerank", "hybrid", "sets"))
+    p.add_argument("--model", required=True, help="D2S model directory")
+    p.add_argument("--split", default="proxy:f30k/test", metavar="SOURCE/SPLIT", help="reported split")
+    p.add_argument("--dev", default="proxy:f30k/dev", metavar="SOURCE/SPLIT", help="hybrid: split to choose on")
+    p.add_argument("--candidates", type=int, nargs="+", default=[20, 50, 100, 200, 1000])
+    p.add_argument("--depth", type=int, default=100)
+    p.add_argument("--latency-queries", type=int, default=200)
+    p.add_argument("--no-late", action="store_true", help="rerank: skip late interaction")
+    p.add_argument("--out", default=None, help="write the report as JSON")
+    p.set_defaults(func=cmd_modes)

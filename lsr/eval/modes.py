@@ -1,0 +1,179 @@
+"""The scoring modes measured on the caption proxy, one table per command (`lsr modes rerank|hybrid`).
+
+Text->image on a Flickr30k split: the caption-0 documents go into an embedded index with their D2S
+vectors and their frozen MiniLM vectors (dense=); every other caption is a query. Recall comes from
+the backend's own results (stage-1 lists, the fusion formulas of `lsr.backends.fusion`); latency is
+the backend call itself (`search_reranked`, `search_hybrid`, one query at a time, p50 over a sample).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+
+from lsr.backends.embedded import EmbeddedIndex
+from lsr.backends.fusion import NORMALIZATIONS, Fusion, fuse, knn_score
+from lsr.eval.metrics import KS
+
+log = logging.getLogger(__name__)
+
+CANDIDATES = (20, 50, 100, 200, 1000)
+WEIGHTS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def recall(ranked: Sequence[Sequence[int]], query_doc: np.ndarray) -> dict[str, float]:
+    """R@K (percent) of ranked document rows; a relevant row missing from a list is a miss at every K."""
+    out = {}
+    for k in KS:
+        out[f"R@{k}"] = 100.0 * float(np.mean([int(d) in list(r[:k]) for r, d in zip(ranked, query_doc)]))
+    return out
+
+
+def p50_ms(fn: Callable[[int], object], n: int) -> float:
+    times = []
+    for i in range(n):
+        start = time.perf_counter()
+        fn(i)
+        times.append(1000.0 * (time.perf_counter() - start))
+    return float(np.median(times))
+
+
+class ProxyCollection:
+    """A split's documents indexed with sparse + dense vectors, and its queries encoded both ways."""
+
+    def __init__(self, model_dir: str, split_spec: str):
+        from lsr.data.sources import load_split_spec
+        from lsr.encoders.sparse import D2SEncoder
+        from lsr.vocab import Vocabulary
+
+        self.vocab = Vocabulary()
+        self.split = load_split_spec(split_spec, self.vocab)
+        self.encoder = D2SEncoder.from_pretrained(model_dir, vocab=self.vocab)
+        self.index = EmbeddedIndex(vocab_size=len(self.vocab))
+        self.index.index(self.split.doc_ids, self.encoder.encode_dense(self.split.doc_emb), dense=self.split.doc_emb)
+        self.queries = list(self.encoder.encode_dense(self.split.query_emb))
+        self.row = {d: i for i, d in enumerate(self.split.doc_ids)}
+
+    def stage1(self, depth: int) -> list[list[int]]:
+        """Each query's sparse top `depth` as document rows (the backend's own lists)."""
+        return [[self.row[h.id] for h in hits] for hits in self.index.search_batch(self.queries, k=depth)]
+
+    def dense_top(self, depth: int) -> list[list[int]]:
+        sims = self.split.query_emb @ self.split.doc_emb.T
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :depth]
+        return [list(r) for r in order]
+
+    def sizes(self) -> dict[str, int]:
+        return {"sparse_index_bytes": self.index.memory_bytes(),
+                "dense_vectors_bytes": int(self.split.doc_emb.nbytes)}
+
+
+def rerank_table(model_dir: str, split_spec: str = "proxy:f30k/test", candidates: Sequence[int] = CANDIDATES,
+                 latency_queries: int = 200, late: bool = True) -> dict:
+    """Sparse-only, dense-only and sparse top N re-scored by dense cosine / late interaction, per N."""
+    from lsr.search.tokens import TokenStore, late_scores
+
+    c = ProxyCollection(model_dir, split_spec)
+    qd, split, n_lat = c.split.query_emb, c.split, min(latency_queries, len(c.queries))
+    depth = max(candidates)
+    first = c.stage1(depth)
+    rows = [{"mode": "sparse only", **recall(first, split.query_doc),
+             "p50_ms": p50_ms(lambda i: c.index.search(c.queries[i], k=10), n_lat)}]
+    dense_lists = c.dense_top(10)
+    rows.append({"mode": "dense only (all documents)", **recall(dense_lists, split.query_doc),
+                 "p50_ms": p50_ms(lambda i: np.argsort(-(split.doc_emb @ qd[i]))[:10], n_lat)})
+    store = q_tokens = None
+    if late:
+        dense = c.encoder.dense
+        store = TokenStore.build(split.doc_ids, dense.encode_tokens(split.doc_texts))
+        q_tokens = dense.encode_tokens(split.query_texts)
+    for n in candidates:
+        cands = [r[:n] for r in first]
+        by_cos = [sorted(r, key=lambda j, i=i: -float(split.doc_emb[j] @ qd[i])) for i, r in enumerate(cands)]
+        rows.append({"mode": f"sparse top {n} -> dense", "candidates": n, **recall(by_cos, split.query_doc),
+                     "p50_ms": p50_ms(lambda i: c.index.search_reranked(c.queries[i], qd[i], k=10, candidates=n),
+                                      n_lat)})
+        if late:
+            def late_order(i: int, r: list[int]) -> list[int]:
+                if not r:
+                    return r
+                s = late_scores(q_tokens[i], store.get([split.doc_ids[j] for j in r]), split.doc_emb[r] @ qd[i])
+                return [r[j] for j in np.argsort(-s, kind="stable")]
+
+            ranked = [late_order(i, r) for i, r in enumerate(cands)]
+
+            def timed(i: int) -> None:
+                hits = c.index.search(c.queries[i], k=n)
+                late_order(i, [c.row[h.id] for h in hits])
+
+            rows.append({"mode": f"sparse top {n} -> late", "candidates": n, **recall(ranked, split.query_doc),
+                         "p50_ms": p50_ms(timed, n_lat)})
+        log.info("candidates %d done", n)
+    out = {"split": split.name, "direction": "text->image", "queries": len(c.queries), "documents": len(split.doc_ids),
+           "source": "caption proxy (MiniLM teacher, caption 0 plays the image)", "rows": rows,
+           "table": {r["mode"]: r for r in rows}, **c.sizes()}
+    if store is not None:
+        out["token_vectors_bytes"] = store.nbytes
+    return out
+
+
+def hybrid_lists(c: ProxyCollection, depth: int) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """Each query's sparse and dense result lists ({id: score}), as the backend's hybrid search fuses them."""
+    sparse = [{h.id: h.score for h in hits} for hits in c.index.search_batch(c.queries, k=depth)]
+    sims = c.split.query_emb @ c.split.doc_emb.T
+    top = np.argsort(-sims, axis=1, kind="stable")[:, :depth]
+    ids = c.split.doc_ids
+    dense = [{ids[j]: float(s) for j, s in zip(r, knn_score(sims[i, r]))} for i, r in enumerate(top)]
+    return sparse, dense
+
+
+def fused_recall(c: ProxyCollection, lists, fusion: Fusion) -> dict[str, float]:
+    ranked = []
+    for s, d in zip(*lists):
+        f = fuse([s, d], fusion)
+        ranked.append([c.row[i] for i in sorted(f, key=lambda i: -f[i])[:10]])
+    return recall(ranked, c.split.query_doc)
+
+
+def hybrid_table(model_dir: str, dev_spec: str = "proxy:f30k/dev", test_spec: str = "proxy:f30k/test",
+                 depth: int = 100, latency_queries: int = 200) -> dict:
+    """Choose the fusion (technique, sparse weight) on dev by R@1 + R@5 + R@10, report it on test beside
+    each part alone and each technique's dev-best weight."""
+    dev = ProxyCollection(model_dir, dev_spec)
+    dev_lists = hybrid_lists(dev, depth)
+    grid = [Fusion(t, w) for t in NORMALIZATIONS for w in WEIGHTS] + [Fusion("rrf")]
+    dev_scores = {f.label(): fused_recall(dev, dev_lists, f) for f in grid}
+    best = {}
+    for f in grid:
+        total = sum(dev_scores[f.label()].values())
+        if f.technique not in best or total > best[f.technique][1]:
+            best[f.technique] = (f, total)
+    chosen = max(best.values(), key=lambda ft: ft[1])[0]
+    test = ProxyCollection(model_dir, test_spec)
+    lists = hybrid_lists(test, depth)
+    qd, n_lat = test.split.query_emb, min(latency_queries, len(test.queries))
+    rows = [{"mode": "sparse only", **recall([[test.row[i] for i in s][:10] for s in lists[0]], test.split.query_doc),
+             "p50_ms": p50_ms(lambda i: test.index.search(test.queries[i], k=10), n_lat)},
+            {"mode": "dense only", **recall([[test.row[i] for i in d][:10] for d in lists[1]], test.split.query_doc),
+             "p50_ms": p50_ms(lambda i: np.argsort(-(test.split.doc_emb @ qd[i]))[:10], n_lat)}]
+    for technique, (f, _) in best.items():
+        rows.append({"mode": f"hybrid {f.label()}" + (" (chosen on dev)" if f == chosen else ""),
+                     **fused_recall(test, lists, f), "dev": dev_scores[f.label()],
+                     "p50_ms": p50_ms(lambda i, f=f: test.index.search_hybrid(test.queries[i], qd[i], k=10, fusion=f,
+                                                                              depth=depth), n_lat)})
+    return {"dev": dev.split.name, "test": test.split.name, "direction": "text->image", "depth": depth,
+            "source": "caption proxy (MiniLM teacher, caption 0 plays the image)", "chosen": chosen.label(),
+            "dev_grid": dev_scores, "rows": rows, "table": {r["mode"]: r for r in rows}, **test.sizes()}
+
+
+def format_table(report: dict) -> str:
+    lines = [f"{report.get('split') or report.get('test')} ({report['direction']}, caption proxy)",
+             f"{'mode':<42} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'p50 ms':>8}"]
+    for r in report["rows"]:
+        lines.append(f"{r['mode']:<42} {r['R@1']:6.1f} {r['R@5']:6.1f} {r['R@10']:6.1f} {r['p50_ms']:8.2f}")
+    sizes = {k: v for k, v in report.items() if k.endswith("_bytes")}
+    lines.append("bytes: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
+    return "\n".join(lines)
