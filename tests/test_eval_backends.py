@@ -128,3 +128,22 @@ def test_eval_scoring_modes_through_the_embedded_backend(model_and_data, mode):
         assert rows[label]["t2i"]["R@10"] <= dense["t2i"]["R@10"]  # a stage-1 miss stays a miss
     with pytest.raises(SystemExit):
         main(["eval", "--model", str(tmp_path / "model"), "--hybrid", "rrf", "--rerank", "late"])
+
+
+@pytest.mark.opensearch
+def test_eval_dense_rerank_in_opensearch_equals_the_embedded_rows(model_and_data, opensearch_url):
+    """The engine's rescore (Painless cosineSimilarity over the knn_vector field) re-ranks every stage-1
+    document as the embedded backend does: the same candidates (all positive sparse scores) and cosines."""
+    from lsr.cli.main import main
+
+    tmp_path, _ = model_and_data
+    rows = {}
+    for backend in ("embedded", "opensearch"):
+        argv = ["eval", "--model", str(tmp_path / "model"), "--eval", f"npy:{tmp_path / 'data'}/test",
+                "--out", str(tmp_path / f"rr-{backend}"), "--backend", backend, "--rerank", "dense",
+                "--candidates", "60", "--url", opensearch_url, "--index-prefix", "lsr-test-rerank"]
+        assert main(argv) == 0
+        rows[backend] = json.loads((tmp_path / f"rr-{backend}" / "eval.json").read_text())["results"]["test"]
+    label = "D2S sparse, expanded queries + rerank dense@60 via"
+    assert rows["opensearch"][f"{label} opensearch"]["t2i"] == pytest.approx(rows["embedded"][f"{label} embedded"]["t2i"])
+    assert rows["opensearch"][f"{label} opensearch"]["i2t"] == pytest.approx(rows["embedded"][f"{label} embedded"]["i2t"])

@@ -54,7 +54,7 @@ def backend_factory(args: argparse.Namespace, vocab, split_name: str):
     def make(name: str):
         index_name = re.sub(r"[^a-z0-9_-]+", "-", f"{args.index_prefix}-{split_name}-{name}".lower())
         index = OpenSearchIndex(args.url, index=index_name, vocab=vocab)
-        index.create(overwrite=True)
+        index.drop()  # the first write creates it afresh (with a dense field when the vectors come with one)
         return index
 
     return make

@@ -213,6 +213,10 @@ class OpenSearchIndex(OpenSearchModes, SparseBackend):
 
     def _index(self, ids: list[str], vectors: SparseBatch, metadata: list[dict[str, Any] | None],
                dense: "np.ndarray | None" = None) -> IndexReport:
+        if dense is not None and self.dense_dim is None and (self._exists or self.client.indices.exists(
+                index=self.index_name)):
+            raise ValueError(f"OpenSearch index {self.index_name!r} exists without a dense field (dense vectors "
+                             "are fixed when an index is created): drop it, or index into a new name.")
         self._ensure_exists(dense.shape[1] if dense is not None else None)
         self._dirty = True
         docs = ((doc_id, vectors[i], metadata[i]) for i, doc_id in enumerate(ids))
