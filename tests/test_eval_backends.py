@@ -147,3 +147,6 @@ def test_eval_dense_rerank_in_opensearch_equals_the_embedded_rows(model_and_data
     label = "D2S sparse, expanded queries + rerank dense@60 via"
     assert rows["opensearch"][f"{label} opensearch"]["t2i"] == pytest.approx(rows["embedded"][f"{label} embedded"]["t2i"])
     assert rows["opensearch"][f"{label} opensearch"]["i2t"] == pytest.approx(rows["embedded"][f"{label} embedded"]["i2t"])
+    from lsr.backends.opensearch.client import connect
+
+    connect(opensearch_url).indices.delete(index="lsr-test-rerank-*")
