@@ -93,7 +93,12 @@ def stream_bulk(client, index: str, docs: Iterable[Document], to_source: Callabl
             finished: set[str] = set()
             try:
                 throttled: set[str] = set()
+                unreachable: Exception | None = None
                 for ok, item in _send(client, actions, cfg):
+                    lost = _connection_error(item, (OSConnectionError, ConnectionTimeout))
+                    if lost is not None:  # parallel_bulk reports it per document: retry the window below
+                        unreachable = lost
+                        continue
                     result = _result(ok, item)
                     if cfg.threads > 1 and _status(item) == 429 and attempt < cfg.max_retries:
                         throttled.add(result.id)  # parallel_bulk does not retry 429s: do it here
@@ -101,6 +106,8 @@ def stream_bulk(client, index: str, docs: Iterable[Document], to_source: Callabl
                     finished.add(result.id)
                     _count(done, result)
                     yield result
+                if unreachable is not None:
+                    raise unreachable
                 actions = [a for a in actions if a["_id"] in throttled]
                 if actions:
                     attempt += 1
@@ -124,12 +131,20 @@ def _send(client, actions: list[dict], cfg: BulkSettings) -> Iterator[tuple[bool
     """(ok, item) per action: streaming_bulk (with its 429 back-off), or parallel_bulk with `cfg.threads`."""
     from opensearchpy import helpers
 
-    common = {"chunk_size": cfg.chunk_size, "max_chunk_bytes": cfg.max_chunk_bytes, "raise_on_error": False,
-              "raise_on_exception": True}
+    common = {"chunk_size": cfg.chunk_size, "max_chunk_bytes": cfg.max_chunk_bytes, "raise_on_error": False}
     if cfg.threads > 1:
-        return helpers.parallel_bulk(client, actions, thread_count=cfg.threads, queue_size=cfg.threads, **common)
+        # Exceptions come back per document, never raised out of the pool: a raise there abandons
+        # parallel_bulk's bounded pool while its feeder waits for a slot, and close() + join() then hang.
+        return helpers.parallel_bulk(client, actions, thread_count=cfg.threads, queue_size=cfg.threads,
+                                     raise_on_exception=False, **common)
     return helpers.streaming_bulk(client, actions, max_retries=cfg.max_retries, initial_backoff=cfg.initial_backoff,
-                                  max_backoff=cfg.max_backoff, yield_ok=True, **common)
+                                  max_backoff=cfg.max_backoff, yield_ok=True, raise_on_exception=True, **common)
+
+
+def _connection_error(item: dict, kinds: tuple[type, ...]) -> Exception | None:
+    """The connection error a document's bulk item reports (parallel_bulk), or None."""
+    exc = next(iter(item.values())).get("exception")
+    return exc if isinstance(exc, kinds) else None
 
 
 def _status(item: dict) -> int | None:
