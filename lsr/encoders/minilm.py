@@ -56,3 +56,25 @@ class MiniLMEncoder:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
             out[idx] = pooled.float().cpu().numpy()
         return l2_normalise(out, "MiniLM embeddings")
+
+    @torch.inference_mode()
+    def encode_tokens(self, texts: Sequence[str], batch_size: int = 128, show_progress: bool = False) -> list[np.ndarray]:
+        """Each text's last hidden states, one L2-normalised row per WordPiece token ([CLS], [SEP] and
+        padding dropped): the token vectors of late interaction."""
+        texts = list(texts)
+        out: list[np.ndarray] = [np.zeros((0, self.dim), np.float32)] * len(texts)
+        special = torch.tensor(sorted(set(self.tokenizer.all_special_ids)), device=self.device)
+        for start in tqdm(range(0, len(texts), batch_size), desc="encode tokens", disable=not show_progress,
+                          unit="batch"):
+            chunk = texts[start:start + batch_size]
+            enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.max_length,
+                                 return_tensors="pt").to(self.device)
+            hidden = torch.nn.functional.normalize(self.model(**enc).last_hidden_state.float(), dim=-1)
+            keep = enc["attention_mask"].bool() & ~torch.isin(enc["input_ids"], special)
+            for i in range(len(chunk)):
+                out[start + i] = hidden[i][keep[i]].cpu().numpy()
+        for i, arr in enumerate(out):
+            if len(arr) == 0:
+                raise ValueError(f"Text #{i} has no tokens; remove it or give it words.")
+        return out
+
