@@ -199,3 +199,42 @@ def accept_dense(ids: Sequence[str], accepted: Accepted, dense: object, dim: int
     kept = Accepted([accepted.ids[j] for j in keep], accepted.vectors.rows(np.asarray(keep, dtype=np.int64)),
                     [accepted.metadata[j] for j in keep], failed)
     return kept, np.asarray(rows, dtype=np.float32).reshape(len(keep), arr.shape[1])
+
+
+@dataclass
+class AcceptedSets:
+    """The set-valued documents of one `index` call that passed the rules: each one's member vectors."""
+
+    ids: list[str]
+    members: list[SparseBatch]
+    metadata: list[dict[str, Any] | None]
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def accept_sets(ids: Sequence[str], member_vectors: Sequence[SparseBatch | Sequence[DocumentVector]],
+                metadata: Sequence[Mapping[str, Any] | None] | None, vocab_size: int) -> AcceptedSets:
+    """The document rules, member by member: a set fails when any member breaks a rule (reason names the
+    member) or when it has no member."""
+    ids = check_ids(ids)
+    metas = list(metadata) if metadata is not None else [None] * len(ids)
+    if not (len(ids) == len(member_vectors) == len(metas)):
+        raise ValueError(f"Got {len(ids)} ids, {len(member_vectors)} member lists and {len(metas)} metadata "
+                         "entries; pass one of each per document.")
+    out = AcceptedSets([], [], [])
+    for doc_id, members, meta in zip(ids, member_vectors, metas):
+        rows = _rows(members) if isinstance(members, SparseBatch) or not isinstance(members, (str, bytes)) else []
+        reason = id_problem(doc_id) or ("" if rows else "the set has no member vectors")
+        for j, row in enumerate(rows):
+            problem = row if isinstance(row, str) else vector_problem(*row, vocab_size)
+            if problem and not reason:
+                reason = f"member {j}: {problem}"
+        clean, meta_reason = metadata_problem(meta)
+        reason = reason or meta_reason
+        if reason:
+            out.failed[str(doc_id)] = reason
+            continue
+        kept = [SparseVector(t[w >= MIN_WEIGHT], w[w >= MIN_WEIGHT]) for t, w in rows]
+        out.ids.append(doc_id)
+        out.members.append(SparseBatch.from_vectors(kept, vocab_size))
+        out.metadata.append(clean)
+    return out
