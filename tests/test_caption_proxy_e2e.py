@@ -98,26 +98,40 @@ def test_cli_reports_missing_model_clearly(tmp_path, capsys):
     assert "not a saved D2S model" in capsys.readouterr().err
 
 
-def test_cli_scoring_modes(trained_model, tmp_path, capsys):
+@pytest.mark.parametrize("backend", ["embedded", pytest.param("opensearch", marks=pytest.mark.opensearch)])
+def test_cli_scoring_modes(trained_model, tmp_path, capsys, backend, request):
     """`lsr index --dense --tokens` then `lsr search --rerank dense|late` and `--hybrid`: each prints k hits,
     and re-ranked scores are cosines (<= 1) or late-interaction sums."""
+    from uuid import uuid4
+
     from lsr.cli.main import main
 
     trained_model.config.dense_encoder = {"name": "minilm", "path": None}
     trained_model.save_pretrained(tmp_path / "model")
-    index, tokens = str(tmp_path / "index"), str(tmp_path / "tokens")
-    assert main(["index", "--model", str(tmp_path / "model"), "--split", "proxy:f30k/test", "--index", index,
-                 "--dense", "--tokens", tokens]) == 0
-    assert "token vectors" in capsys.readouterr().out
-    base = ["search", "a dog runs on the grass", "--index", index, "--model", str(tmp_path / "model"), "-k", "3"]
-    for extra in (["--rerank", "dense", "--candidates", "50"], ["--rerank", "late", "--candidates", "50", "--tokens", tokens],
-                  ["--hybrid", "min_max:0.3"], ["--hybrid", "rrf", "--depth", "50"]):
-        assert main(base + extra) == 0, extra
-        lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()[:2] in ("1.", "2.", "3.")]
-        assert len(lines) == 3, extra
-        scores = [float(line.split(" score ")[1].split()[0]) for line in lines]
-        assert scores == sorted(scores, reverse=True)
-        if extra[:2] == ["--rerank", "dense"] or extra[0] == "--hybrid":
-            assert max(scores) <= 1.0 + 1e-6  # cosines, or fused scores in [0, 1]
-    assert main(base + ["--rerank", "late", "--candidates", "50"]) == 2
-    assert "token vectors" in capsys.readouterr().err
+    tokens = str(tmp_path / "tokens")
+    where = ["--index", str(tmp_path / "index")]
+    if backend == "opensearch":
+        url = request.getfixturevalue("opensearch_url")
+        where = ["--backend", "opensearch", "--index", f"lsr-test-cli-{uuid4().hex[:8]}", "--url", url]
+    try:
+        assert main(["index", "--model", str(tmp_path / "model"), "--split", "proxy:f30k/test", *where,
+                     "--dense", "--tokens", tokens]) == 0
+        assert "token vectors" in capsys.readouterr().out
+        base = ["search", "a dog runs on the grass", *where, "--model", str(tmp_path / "model"), "-k", "3"]
+        for extra in (["--rerank", "dense", "--candidates", "50"],
+                      ["--rerank", "late", "--candidates", "50", "--tokens", tokens],
+                      ["--hybrid", "min_max:0.3"], ["--hybrid", "rrf", "--depth", "50"]):
+            assert main(base + extra) == 0, extra
+            lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()[:2] in ("1.", "2.", "3.")]
+            assert len(lines) == 3, extra
+            scores = [float(line.split(" score ")[1].split()[0]) for line in lines]
+            assert scores == sorted(scores, reverse=True)
+            if extra[:2] == ["--rerank", "dense"] or extra[0] == "--hybrid":
+                assert max(scores) <= 1.0 + 1e-6  # cosines, or fused scores in [0, 1]
+        assert main(base + ["--rerank", "late", "--candidates", "50"]) == 2
+        assert "token vectors" in capsys.readouterr().err
+    finally:
+        if backend == "opensearch":
+            from lsr.backends.opensearch.client import connect
+
+            connect(url).indices.delete(index=where[3], ignore_unavailable=True)

@@ -124,3 +124,12 @@ def test_nested_sets_in_opensearch_match_the_embedded_index(opensearch_url, voca
         assert node.delete(["s0"]) == 1 and node.count() == 199
     finally:
         node.drop()
+
+
+def test_the_experiments_vectorised_set_scores_equal_the_reference_functions():
+    from lsr.eval.sets_experiment import dense_set_scores
+
+    rng = np.random.default_rng(5)
+    query, docs = unit_rows(rng, 2, 8), np.stack([unit_rows(rng, 3, 8) for _ in range(6)])
+    for how in ("max", "mean", "smooth_chamfer"):
+        assert dense_set_scores(query, docs, how) == pytest.approx([set_similarity(query, d, how) for d in docs])

@@ -106,7 +106,7 @@ def _open_opensearch(args: argparse.Namespace, vocab: Vocabulary | None, mode: O
             if not index.client.indices.exists(index=args.index):
                 raise FileNotFoundError(f"No {describe(args)}; {missing_hint}.")
         else:  # create and update: an existing index is kept (and its mapping checked) unless --overwrite
-            index.create(overwrite=bool(getattr(args, "overwrite", False)))
+            index.create(overwrite=bool(getattr(args, "overwrite", False)), dense_dim=getattr(args, "dense_dim", None))
     except NodeDown as exc:
         raise BackendUnavailable(f"Cannot reach OpenSearch at {args.url} ({exc.__class__.__name__}); start the "
                                  "local node with `lsr opensearch start` or pass --url / set OPENSEARCH_URL.") from exc

@@ -119,6 +119,7 @@ def _build_index(args, jsonl: Path | None = None) -> None:
     split = load_split_spec(args.split, vocab)
     encoder = D2SEncoder.from_pretrained(args.model, vocab=vocab)
     docs = encoder.encode_dense(split.doc_emb)
+    args.dense_dim = split.dense_dim if getattr(args, "dense", False) else None  # an OpenSearch index's knn field
     index = open_backend(args, vocab, "create")
     meta = [{"caption": t} for t in split.doc_texts] if split.doc_texts else None
     report = index.index(split.doc_ids, docs, meta, dense=split.doc_emb if getattr(args, "dense", False) else None)

@@ -38,7 +38,7 @@ def cmd_modes(args) -> int:
     else:
         from lsr.eval.sets_experiment import run_sets_experiment
 
-        report = run_sets_experiment(args.model, args.split)
+        report = run_sets_experiment(args.model, args.split, args.latency_queries)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=1))
