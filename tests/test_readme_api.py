@@ -29,7 +29,8 @@ def test_readme_python_api_runs_as_written(tmp_path, capsys):
     encoder = D2SEncoder(model)
     captions = ["a dog catches a frisbee in a park", "two men play guitars on a stage", "a child in a pink dress"]
     with EmbeddedIndex(directory=tmp_path / "runs/demo/index") as index:
-        index.index([f"img{i}" for i in range(3)], encoder.encode_document(captions), [{"caption": c} for c in captions])
+        index.index([f"img{i}" for i in range(3)], encoder.encode_document(captions), [{"caption": c} for c in captions],
+                    dense=encoder.encode_query_dense(captions))  # as `lsr demo` indexes: with the dense vectors
         index.record_provenance(encoder.provenance())
     cwd = os.getcwd()
     os.chdir(tmp_path)
@@ -40,4 +41,5 @@ def test_readme_python_api_runs_as_written(tmp_path, capsys):
         os.chdir(cwd)
     out = capsys.readouterr().out
     assert "img0" in out and scope["report"].indexed == 2 and scope["report"].failed == {}
+    assert [h.stages is not None for h in scope["reranked"] + scope["fused"]] == [True] * 4
     assert len(scope["runs"]) == 2 and EmbeddedIndex.load(tmp_path / "runs/my-index").count() == 2

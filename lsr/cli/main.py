@@ -102,7 +102,7 @@ def cmd_demo(args) -> int:
 
     model_dir = Path(args.out) / "model"
     index_args = argparse.Namespace(backend="embedded", index=str(Path(args.out) / "index"), model=model_dir,
-                                    split="proxy:f30k/test")
+                                    split="proxy:f30k/test", dense=True)  # dense: re-ranking and hybrid work
     _build_index(index_args)
     searcher = SparseSearcher(EmbeddedIndex.load(index_args.index), D2SEncoder.from_pretrained(model_dir))
     _run_queries(searcher, DEMO_QUERIES, k=3, expand=True)
