@@ -32,9 +32,10 @@ def cmd_modes(args) -> int:
 
     if args.table == "rerank":
         report = modes.rerank_table(args.model, args.split, args.candidates, args.latency_queries,
-                                    late=not args.no_late)
+                                    late=not args.no_late, opensearch_url=args.opensearch)
     elif args.table == "hybrid":
-        report = modes.hybrid_table(args.model, args.dev, args.split, args.depth, args.latency_queries)
+        report = modes.hybrid_table(args.model, args.dev, args.split, args.depth, args.latency_queries,
+                                    opensearch_url=args.opensearch)
     else:
         from lsr.eval.sets_experiment import run_sets_experiment
 
@@ -56,5 +57,7 @@ def add_parser(sub) -> None:
     p.add_argument("--depth", type=int, default=100)
     p.add_argument("--latency-queries", type=int, default=200)
     p.add_argument("--no-late", action="store_true", help="rerank: skip late interaction")
+    p.add_argument("--opensearch", default=None, metavar="URL",
+                   help="rerank / hybrid: also run the modes inside this OpenSearch node (rows marked OpenSearch)")
     p.add_argument("--out", default=None, help="write the report as JSON")
     p.set_defaults(func=cmd_modes)

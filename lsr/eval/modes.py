@@ -72,7 +72,7 @@ class ProxyCollection:
 
 
 def rerank_table(model_dir: str, split_spec: str = "proxy:f30k/test", candidates: Sequence[int] = CANDIDATES,
-                 latency_queries: int = 200, late: bool = True) -> dict:
+                 latency_queries: int = 200, late: bool = True, opensearch_url: str | None = None) -> dict:
     """Sparse-only, dense-only and sparse top N re-scored by dense cosine / late interaction, per N."""
     from lsr.search.tokens import TokenStore, late_scores
 
@@ -112,12 +112,41 @@ def rerank_table(model_dir: str, split_spec: str = "proxy:f30k/test", candidates
             rows.append({"mode": f"sparse top {n} -> late", "candidates": n, **recall(ranked, split.query_doc),
                          "p50_ms": p50_ms(timed, n_lat)})
         log.info("candidates %d done", n)
+    if opensearch_url:
+        rows += opensearch_rows(c, opensearch_url, n_lat, candidates=[n for n in candidates if n <= 200])
     out = {"split": split.name, "direction": "text->image", "queries": len(c.queries), "documents": len(split.doc_ids),
            "source": "caption proxy (MiniLM teacher, caption 0 plays the image)", "rows": rows,
            "table": {r["mode"]: r for r in rows}, **c.sizes()}
     if store is not None:
         out["token_vectors_bytes"] = store.nbytes
     return out
+
+
+def opensearch_rows(c: ProxyCollection, url: str, n_lat: int, candidates: Sequence[int] = (),
+                    fusion: Fusion | None = None, depth: int = 100) -> list[dict]:
+    """The same modes inside OpenSearch (rescore / hybrid query + pipeline) on a fresh index of the split:
+    recall over every query, p50 over the first `n_lat` (client, node and encoder share the machine)."""
+    from uuid import uuid4
+
+    from lsr.backends.opensearch import OpenSearchIndex
+
+    node = OpenSearchIndex(url, index=f"lsr-modes-{uuid4().hex[:8]}", vocab=c.vocab)
+    qd, rows = c.split.query_emb, []
+    try:
+        node.index(c.split.doc_ids, c.encoder.encode_dense(c.split.doc_emb), dense=c.split.doc_emb)
+        node.commit()
+        calls = [(f"OpenSearch: sparse top {n} -> dense (rescore in the engine)",
+                  lambda i, n=n: node.search_reranked(c.queries[i], qd[i], k=10, candidates=n)) for n in candidates]
+        if fusion is not None:
+            calls.append((f"OpenSearch: hybrid {fusion.label()} (hybrid query + pipeline)",
+                          lambda i: node.search_hybrid(c.queries[i], qd[i], k=10, fusion=fusion, depth=depth)))
+        calls.insert(0, ("OpenSearch: sparse only", lambda i: node.search(c.queries[i], k=10)))
+        for mode, call in calls:
+            ranked = [[c.row[h.id] for h in call(i)] for i in range(len(c.queries))]
+            rows.append({"mode": mode, **recall(ranked, c.split.query_doc), "p50_ms": p50_ms(call, n_lat)})
+    finally:
+        node.drop()
+    return rows
 
 
 def hybrid_lists(c: ProxyCollection, depth: int) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
@@ -139,7 +168,7 @@ def fused_recall(c: ProxyCollection, lists, fusion: Fusion) -> dict[str, float]:
 
 
 def hybrid_table(model_dir: str, dev_spec: str = "proxy:f30k/dev", test_spec: str = "proxy:f30k/test",
-                 depth: int = 100, latency_queries: int = 200) -> dict:
+                 depth: int = 100, latency_queries: int = 200, opensearch_url: str | None = None) -> dict:
     """Choose the fusion (technique, sparse weight) on dev by R@1 + R@5 + R@10, report it on test beside
     each part alone and each technique's dev-best weight."""
     dev = ProxyCollection(model_dir, dev_spec)
@@ -164,6 +193,8 @@ def hybrid_table(model_dir: str, dev_spec: str = "proxy:f30k/dev", test_spec: st
                      **fused_recall(test, lists, f), "dev": dev_scores[f.label()],
                      "p50_ms": p50_ms(lambda i, f=f: test.index.search_hybrid(test.queries[i], qd[i], k=10, fusion=f,
                                                                               depth=depth), n_lat)})
+    if opensearch_url:
+        rows += opensearch_rows(test, opensearch_url, n_lat, fusion=chosen, depth=depth)
     return {"dev": dev.split.name, "test": test.split.name, "direction": "text->image", "depth": depth,
             "source": "caption proxy (MiniLM teacher, caption 0 plays the image)", "chosen": chosen.label(),
             "dev_grid": dev_scores, "rows": rows, "table": {r["mode"]: r for r in rows}, **test.sizes()}
