@@ -154,6 +154,14 @@ def test_rerank_and_hybrid_match_the_embedded_backend_on_the_node(make_index, vo
         for fusion in ("min_max:0.3", "l2:0.5", "z_score:0.7", "rrf"):
             assert_same_ranking(embedded.search_hybrid(q, qd, k=10, fusion=fusion, depth=30),
                                 node.search_hybrid(q, qd, k=10, fusion=fusion, depth=30), rel=1e-2)
+    q, qd = vecs[1], dense[1]  # explain: each part's raw score, as the in-process path reports it
+    theirs = {h.id: h for h in node.search_hybrid(q, qd, k=5, fusion="rrf", depth=30, explain=True)}
+    for x in embedded.search_hybrid(q, qd, k=5, fusion="rrf", depth=30, explain=True):
+        if x.id not in theirs:  # an RRF tie broken the other way at the cut
+            continue
+        y = theirs[x.id]
+        assert y.stages["sparse"] == pytest.approx(x.stages["sparse"], rel=2 ** -8, abs=1e-6)
+        assert y.stages["dense"] == pytest.approx(x.stages["dense"], rel=1e-5, abs=1e-6)
     with pytest.raises(ValueError, match="pass dense="):
         node.index(["new"], [vecs[0]])
     with pytest.raises(ValueError, match="not supported"):

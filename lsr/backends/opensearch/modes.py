@@ -63,6 +63,21 @@ def hybrid_pipeline(fusion: Fusion, explain: bool = False) -> dict:
     return definition
 
 
+def hybrid_parts(explanation: dict | None, scale: float) -> dict[str, float] | None:
+    """Each part's raw score (sparse in model units, dense as the k-NN score) from a hybrid hit's
+    explanation (``hybrid_score_explanation``); a part that did not return the hit is 0."""
+    if not explanation:
+        return None
+    parts = {"sparse": 0.0, "dense": 0.0}
+    for detail in explanation.get("details", []):
+        inner = (detail.get("details") or [{}])[0]
+        if "within top" in inner.get("description", ""):
+            parts["dense"] = float(inner.get("value", 0.0))
+        else:
+            parts["sparse"] = float(inner.get("value", 0.0)) / scale
+    return parts
+
+
 class OpenSearchModes:
     """The scoring modes of `OpenSearchIndex` (mixed in; uses its client, request and hit parsing)."""
 
@@ -108,11 +123,15 @@ class OpenSearchModes:
         body, sent, scale = self.request(query, k, explain) if query.nnz else ({"size": k}, None, 1.0)
         sparse_clause = body.get("query")
         body["query"] = hybrid_query(sparse_clause, q, self.dense_field, depth)
-        body["search_pipeline"] = hybrid_pipeline(fusion)
+        body["search_pipeline"] = hybrid_pipeline(fusion, explain)
+        if explain:
+            body["explain"] = True  # the pipeline's hybrid_score_explanation fills each hit's parts
         response = self.client.search(index=self.index_name, body=body)
         hits = self._hits(response, sent, scale, explain)
         for hit, raw in zip(hits, response["hits"]["hits"]):
             hit.score = float(raw["_score"])  # fused scores carry no query-weight scale
+            if explain:
+                hit.stages = hybrid_parts(raw.get("_explanation"), scale)
         return hits
 
     @staticmethod
