@@ -135,3 +135,22 @@ def test_cli_scoring_modes(trained_model, tmp_path, capsys, backend, request):
             from lsr.backends.opensearch.client import connect
 
             connect(url).indices.delete(index=where[3], ignore_unavailable=True)
+
+
+def test_cli_set_documents(trained_model, tmp_path, capsys):
+    """`lsr index --sets 2` writes two-member documents; `lsr search --set-mode` aggregates over them."""
+    from lsr.cli.main import main
+
+    trained_model.config.dense_encoder = {"name": "minilm", "path": None}
+    trained_model.save_pretrained(tmp_path / "model")
+    index = str(tmp_path / "sets")
+    assert main(["index", "--model", str(tmp_path / "model"), "--split", "proxy:f30k/test", "--index", index,
+                 "--sets", "2"]) == 0
+    assert "indexed 1000 set documents" in capsys.readouterr().out
+    outs = {}
+    for mode in ("max", "sum"):
+        assert main(["search", "a dog runs on the grass", "--index", index, "--model", str(tmp_path / "model"),
+                     "-k", "3", "--set-mode", mode]) == 0
+        outs[mode] = [float(line.split(" score ")[1].split()[0]) for line in capsys.readouterr().out.splitlines()
+                      if line.strip()[:2] in ("1.", "2.", "3.")]
+    assert len(outs["max"]) == 3 and outs["sum"][0] >= outs["max"][0]  # a sum over members is at least their max

@@ -119,6 +119,10 @@ def _build_index(args, jsonl: Path | None = None) -> None:
     split = load_split_spec(args.split, vocab)
     encoder = D2SEncoder.from_pretrained(args.model, vocab=vocab)
     docs = encoder.encode_dense(split.doc_emb)
+    if getattr(args, "sets", None):
+        from lsr.cli.modes import index_sets
+
+        return index_sets(args, split, encoder, vocab)
     args.dense_dim = split.dense_dim if getattr(args, "dense", False) else None  # an OpenSearch index's knn field
     index = open_backend(args, vocab, "create")
     meta = [{"caption": t} for t in split.doc_texts] if split.doc_texts else None
@@ -178,6 +182,10 @@ def cmd_search(args) -> int:
 
         dense = load_dense_encoder(args.dense_encoder or "minilm", args.dense_encoder_path, args.device)
         encoder = D2SEncoder(encoder.model, dense)
+    if args.set_mode:
+        from lsr.cli.modes import search_sets
+
+        return search_sets(args, encoder)
     backend = open_backend(args, encoder.vocab, missing_hint=f"build one with `lsr index --index {args.index}`")
     searcher = SparseSearcher(backend, encoder, **mode_resources(args))
     _run_queries(searcher, args.query, k=args.k, expand=not args.no_expansion, **search_options(args),
@@ -294,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the frozen model's dense vectors beside the sparse ones (re-ranking, hybrid search)")
     p.add_argument("--tokens", default=None, metavar="DIR",
                    help="write the documents' token vectors here, for --rerank late")
+    p.add_argument("--sets", type=int, default=None, metavar="N",
+                   help="index set-valued documents instead: each the set of its first N captions (caption proxy)")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="keyword-style text search over an index")

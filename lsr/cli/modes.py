@@ -17,6 +17,50 @@ def add_search_mode_args(p: argparse.ArgumentParser) -> None:
                    help="fuse sparse and dense: rrf, min_max[:W], l2[:W], z_score[:W] (W: the sparse weight)")
     p.add_argument("--depth", type=int, default=100, help="results per part for --hybrid")
     p.add_argument("--itm-model", default=None, help="local BLIP ITM model directory for --rerank itm")
+    p.add_argument("--set-mode", choices=("max", "sum", "avg"), default=None,
+                   help="search a set index (lsr index --sets N), member scores aggregated this way")
+
+
+def open_set_index(args: argparse.Namespace, vocab, create: bool):
+    """The set index named by --backend / --index (embedded: a directory; OpenSearch: an index name)."""
+    if args.backend == "opensearch":
+        from lsr.backends.opensearch.sets import OpenSearchSetIndex
+
+        return OpenSearchSetIndex(args.url, index=args.index, vocab=vocab)
+    from lsr.backends.embedded_sets import EmbeddedSetIndex
+
+    if create:
+        return EmbeddedSetIndex(vocab_size=len(vocab), directory=args.index)
+    return EmbeddedSetIndex.load(args.index)
+
+
+def index_sets(args: argparse.Namespace, split, encoder, vocab) -> None:
+    """`lsr index --sets N`: each document is the set of its first N captions (caption 0 and the first
+    N - 1 of its query captions), each member a D2S vector of its own."""
+    import numpy as np
+
+    if args.sets < 1:
+        raise ValueError(f"--sets takes the number of members per document (>= 1), got {args.sets}.")
+    members = []
+    for d in range(len(split.doc_ids)):
+        rows = np.flatnonzero(split.query_doc == d)[: args.sets - 1]
+        members.append(list(encoder.encode_dense(np.vstack([split.doc_emb[d:d + 1], split.query_emb[rows]]))))
+    index = open_set_index(args, vocab, create=True)
+    report = index.index(split.doc_ids, members, [{"caption": t} for t in split.doc_texts] if split.doc_texts else None)
+    if args.backend == "embedded":
+        index.commit()
+    print(f"indexed {report.indexed} set documents of {split.name} ({args.sets} members each) into {args.index}; "
+          f"{len(report.failed)} failed")
+
+
+def search_sets(args: argparse.Namespace, encoder) -> int:
+    """`lsr search --sets MODE`: search a set index, member scores aggregated by MODE."""
+    index = open_set_index(args, encoder.vocab, create=False)
+    for text in args.query:
+        print(f"\nquery: {text!r}  (sets, {args.set_mode} over members)")
+        for rank, hit in enumerate(index.search(encoder.encode_query([text])[0], k=args.k, score_mode=args.set_mode), 1):
+            print(f"  {rank}. {hit.id} score {hit.score:.3f}  {hit.metadata.get('caption', '')}")
+    return 0
 
 
 def mode_options(args: argparse.Namespace) -> dict:
