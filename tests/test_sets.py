@@ -133,3 +133,84 @@ def test_the_experiments_vectorised_set_scores_equal_the_reference_functions():
     query, docs = unit_rows(rng, 2, 8), np.stack([unit_rows(rng, 3, 8) for _ in range(6)])
     for how in ("max", "mean", "smooth_chamfer"):
         assert dense_set_scores(query, docs, how) == pytest.approx([set_similarity(query, d, how) for d in docs])
+
+
+def searcher_over_sets(index, vocab):
+    """A SparseSearcher over a set index of the tiny captions, two members (two captions) per document."""
+    from lsr import D2SEncoder, SparseSearcher
+    from tests.test_sparse_encoder import CAPTIONS, HashTextEncoder, tiny_model
+
+    encoder = D2SEncoder(tiny_model(), HashTextEncoder(), vocab=vocab)
+    members = [encoder.encode_document([CAPTIONS[i], CAPTIONS[(i + 1) % 4]]) for i in range(4)]
+    assert index.index([f"d{i}" for i in range(4)], members).indexed == 4
+    return SparseSearcher(index, encoder), encoder
+
+
+def expected_set_ranking(encoder, query_texts, score_mode, query_mode="sum"):
+    """The brute-force reference: member dot products aggregated per document, then over phrasings."""
+    from lsr.backends.validate import prepare_query_set
+    from tests.test_sparse_encoder import CAPTIONS
+
+    n = len(encoder.vocab)
+    q = np.zeros((len(query_texts), n))
+    for row, prepared in enumerate(prepare_query_set(list(encoder.encode_query(query_texts)), n)):
+        q[row, prepared.ids] = prepared.weights  # as backends score it: the phrasings share 1,024 terms
+    scores = {}
+    for i in range(4):
+        m = encoder.encode_document([CAPTIONS[i], CAPTIONS[(i + 1) % 4]]).csr.toarray()
+        per_phrasing = [aggregate((m @ row).tolist(), score_mode) for row in q]
+        scores[f"d{i}"] = {"sum": sum, "max": max}[query_mode](per_phrasing)
+    return sorted((d for d in scores if scores[d] > 0), key=lambda d: -scores[d]), scores
+
+
+@pytest.mark.parametrize("score_mode", ["max", "sum", "avg"])
+def test_the_searcher_searches_set_indexes_and_query_sets(vocab, score_mode):
+    searcher, encoder = searcher_over_sets(EmbeddedSetIndex(vocab_size=len(vocab)), vocab)
+    order, scores = expected_set_ranking(encoder, ["a dog runs on the grass"], score_mode)
+    hits = searcher.search("a dog runs on the grass", k=4, score_mode=score_mode)
+    assert [h.id for h in hits] == order[:4]
+    assert [h.score for h in hits] == pytest.approx([scores[d] for d in order[:4]], rel=1e-5)
+    pair = ["a dog runs on the grass", "a cat sleeps on a sofa"]
+    order, scores = expected_set_ranking(encoder, pair, score_mode)
+    hits = searcher.search(pair, k=4, score_mode=score_mode)  # a query set: phrasings summed
+    assert [h.score for h in hits] == pytest.approx([scores[d] for d in order[:4]], rel=1e-5)
+    assert [[h.id for h in hs] for hs in searcher.batch_search(pair, k=2, score_mode=score_mode)] == [
+        [h.id for h in searcher.search(t, k=2, score_mode=score_mode)] for t in pair]
+
+
+def test_the_searcher_refuses_query_sets_on_single_vector_indexes_and_modes_on_sets(vocab):
+    from lsr import EmbeddedIndex, SparseSearcher
+
+    searcher, encoder = searcher_over_sets(EmbeddedSetIndex(vocab_size=len(vocab)), vocab)
+    with pytest.raises(ValueError, match="score_mode"):
+        searcher.search("a dog", rerank="dense")
+    with pytest.raises(ValueError, match="empty"):
+        searcher.search([])
+    from lsr.backends.validate import MAX_QUERY_TERMS, prepare_query_set
+
+    phrasings = [SparseVector.from_dict({t: 1.0 + t / 1e4 for t in range(1, 1001)})] * 3
+    assert [q.nnz for q in prepare_query_set(phrasings, len(vocab))] == [MAX_QUERY_TERMS // 3 - 1] * 3
+    assert prepare_query_set(phrasings, len(vocab))[0].ids.min() == 1000 - MAX_QUERY_TERMS // 3 + 2  # the heaviest
+    assert prepare_query_set(phrasings[:1], len(vocab))[0].nnz == 1000  # under the budget: all terms kept
+    plain = SparseSearcher(EmbeddedIndex(vocab_size=len(vocab)), encoder)
+    with pytest.raises(ValueError, match="needs a set index"):
+        plain.search(["a dog", "a puppy"])
+
+
+@pytest.mark.opensearch
+def test_the_searcher_over_opensearch_sets_matches_the_embedded_one(opensearch_url, vocab):
+    from uuid import uuid4
+
+    from lsr.backends.opensearch.index import RELATIVE_SCORE_BOUND
+    from lsr.backends.opensearch.sets import OpenSearchSetIndex
+
+    embedded, _ = searcher_over_sets(EmbeddedSetIndex(vocab_size=len(vocab)), vocab)
+    node = OpenSearchSetIndex(opensearch_url, index=f"lsr-test-sets-{uuid4().hex[:8]}", vocab=vocab)
+    try:
+        remote, _ = searcher_over_sets(node, vocab)
+        for mode in ("max", "sum", "avg"):
+            for query in ("a dog runs on the grass", ["two men play guitars", "a red car on a street"]):
+                assert_same_ranking(embedded.search(query, k=4, score_mode=mode),
+                                    remote.search(query, k=4, score_mode=mode), rel=2 * RELATIVE_SCORE_BOUND)
+    finally:
+        node.drop()

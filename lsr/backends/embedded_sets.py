@@ -18,7 +18,7 @@ import numpy as np
 
 from lsr.backends.base import Hit, IndexReport
 from lsr.backends.embedded import EmbeddedIndex
-from lsr.backends.validate import DocumentVector, accept_sets, check_ids, check_k, prepare_query
+from lsr.backends.validate import DocumentVector, accept_sets, check_ids, check_k, prepare_query_set
 from lsr.search.sets import SCORE_MODES
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
 from lsr.topk import dense_top_k
@@ -28,6 +28,8 @@ SETS_FILE = "sets.json"
 
 class EmbeddedSetIndex:
     """Exact search over set-valued documents (see the module docstring)."""
+
+    set_valued = True  # several member vectors per document (`SparseSearcher` searches it with score_mode)
 
     def __init__(self, vocab_size: int = VOCAB_SIZE, directory: str | Path | None = None):
         self.vocab_size = int(vocab_size)
@@ -81,7 +83,7 @@ class EmbeddedSetIndex:
         """Every set's score for a query set (one query: its scores), float32; 0 = no member matches."""
         if score_mode not in SCORE_MODES or query_mode not in SCORE_MODES:
             raise ValueError(f"Unknown score mode; choose one of {', '.join(SCORE_MODES)}.")
-        prepared = [prepare_query(q, self.vocab_size) for q in queries]
+        prepared = prepare_query_set(queries, self.vocab_size)
         out = np.zeros(len(self._ids), dtype=np.float32)
         self._members._build()
         n_rows = self._members._built_rows

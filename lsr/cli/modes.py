@@ -19,6 +19,8 @@ def add_search_mode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--itm-model", default=None, help="local BLIP ITM model directory for --rerank itm")
     p.add_argument("--set-mode", choices=("max", "sum", "avg"), default=None,
                    help="search a set index (lsr index --sets N), member scores aggregated this way")
+    p.add_argument("--query-set", action="store_true",
+                   help="with --set-mode: the query arguments are phrasings of one query, their set scores summed")
 
 
 def open_set_index(args: argparse.Namespace, vocab, create: bool):
@@ -54,11 +56,16 @@ def index_sets(args: argparse.Namespace, split, encoder, vocab) -> None:
 
 
 def search_sets(args: argparse.Namespace, encoder) -> int:
-    """`lsr search --sets MODE`: search a set index, member scores aggregated by MODE."""
-    index = open_set_index(args, encoder.vocab, create=False)
-    for text in args.query:
-        print(f"\nquery: {text!r}  (sets, {args.set_mode} over members)")
-        for rank, hit in enumerate(index.search(encoder.encode_query([text])[0], k=args.k, score_mode=args.set_mode), 1):
+    """`lsr search --set-mode MODE`: search a set index through the searcher, member scores aggregated by
+    MODE; with --query-set the query words are several phrasings of one query."""
+    from lsr.search import SparseSearcher
+
+    searcher = SparseSearcher(open_set_index(args, encoder.vocab, create=False), encoder)
+    queries = [list(args.query)] if args.query_set else list(args.query)
+    for query in queries:
+        print(f"\nquery: {query!r}  (sets, {args.set_mode} over members)")
+        hits = searcher.search(query, k=args.k, expand=not args.no_expansion, score_mode=args.set_mode)
+        for rank, hit in enumerate(hits, 1):
             print(f"  {rank}. {hit.id} score {hit.score:.3f}  {hit.metadata.get('caption', '')}")
     return 0
 

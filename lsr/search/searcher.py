@@ -10,6 +10,10 @@ Scoring modes (one per call): ``rerank="dense" | "late" | "itm"`` with ``candida
 `lsr.search.rerank`), or ``hybrid="min_max:0.3" | "l2" | "z_score" | "rrf"`` with ``depth=N`` (sparse +
 dense fusion, `lsr.backends.fusion`). Dense modes need an index written with ``dense=``; ``late`` a
 `TokenStore`, ``itm`` an `ITMScorer`.
+
+Set indexes (`EmbeddedSetIndex`, `OpenSearchSetIndex`) go through the same searcher: ``score_mode="max" |
+"sum" | "avg"`` aggregates each document's members, and a list of phrasings is a query set
+(``query_mode`` combines them): ``searcher.search(["a dog on grass", "a puppy outside"], score_mode="max")``.
 """
 
 from __future__ import annotations
@@ -50,13 +54,17 @@ class SparseSearcher:
             raise ValueError("The query is empty; type some words to search for.")
         return self.encoder.encode_query([text], expand=expand)[0]
 
-    def search(self, text: str, k: int = 10, expand: bool = True, explain: bool = True, rerank: str | None = None,
-               candidates: int = 100, hybrid: str | None = None, depth: int = 100, **options: Any) -> list[Hit]:
+    def search(self, text: str | Sequence[str], k: int = 10, expand: bool = True, explain: bool = True,
+               rerank: str | None = None, candidates: int = 100, hybrid: str | None = None, depth: int = 100,
+               **options: Any) -> list[Hit]:
         """The top-k hits for one query text; with `explain`, each hit's `tokens` name what matched.
 
         `rerank` re-scores the sparse top `candidates`; `hybrid` fuses the sparse and dense top `depth`.
+        On a set index, `text` may be a list of phrasings of one query (a query set).
         """
         self._check_provenance()
+        if is_set_index(self.backend) or not isinstance(text, str):
+            return self._search_sets(text, k, expand, rerank, hybrid, **options)
         query = self.encode_query(text, expand)
         if rerank is not None and hybrid is not None:
             raise ValueError("Choose one scoring mode per search: rerank= or hybrid=, not both.")
@@ -77,13 +85,28 @@ class SparseSearcher:
                      batch_size: int = 128, show_progress: bool = False, **options: Any) -> list[list[Hit]]:
         """The top-k hits of each query text; single-vector searches are encoded in batches and sent in one
         backend call, scoring modes (`rerank`, `hybrid`) go query by query."""
-        if options.get("rerank") is not None or options.get("hybrid") is not None:
+        if options.get("rerank") is not None or options.get("hybrid") is not None or is_set_index(self.backend):
             return [self.search(t, k=k, expand=expand, explain=explain, **options) for t in texts]
         options = {key: v for key, v in options.items() if key not in ("rerank", "hybrid", "candidates", "depth")}
         self._check_provenance()
         queries = self.encoder.encode_query(list(texts), expand=expand, batch_size=batch_size,
                                             show_progress=show_progress)
         return [self._name_tokens(hits) for hits in self.backend.search_batch(queries, k=k, explain=explain, **options)]
+
+    def _search_sets(self, text: str | Sequence[str], k: int, expand: bool, rerank: str | None,
+                     hybrid: str | None, **options: Any) -> list[Hit]:
+        if not is_set_index(self.backend):
+            raise ValueError(f"A query set (a list of {len(text)} phrasings) needs a set index (EmbeddedSetIndex or "
+                             f"OpenSearchSetIndex, `lsr index --sets N`); {type(self.backend).__name__} holds one "
+                             "vector per document: search one phrasing at a time.")
+        if rerank is not None or hybrid is not None:
+            raise ValueError("A set index scores with score_mode='max'|'sum'|'avg'; rerank= and hybrid= need an index "
+                             "of one vector per document written with dense=.")
+        phrasings = [text] if isinstance(text, str) else list(text)
+        if not phrasings:
+            raise ValueError("The query set is empty; give at least one phrasing.")
+        queries = [self.encode_query(t, expand) for t in phrasings]
+        return self.backend.search(queries[0] if len(queries) == 1 else queries, k=k, **options)
 
     def _dense_query(self, text: str):
         if not hasattr(self.encoder, "encode_query_dense"):
@@ -116,6 +139,11 @@ class SparseSearcher:
         return hits
 
     def _check_provenance(self) -> None:
-        if not self._checked:
+        if not self._checked and hasattr(self.backend, "provenance"):
             check(self.backend.provenance(), self.encoder.provenance(), f"The index ({type(self.backend).__name__})")
             self._checked = True
+
+
+def is_set_index(backend: object) -> bool:
+    """Whether a backend holds set-valued documents (several member vectors per document)."""
+    return bool(getattr(backend, "set_valued", False))

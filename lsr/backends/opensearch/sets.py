@@ -15,7 +15,7 @@ from lsr.backends.opensearch.client import connect, load_definition
 from lsr.backends.opensearch.features import FeatureNaming
 from lsr.backends.opensearch.index import TOP_LEVEL_METADATA
 from lsr.backends.opensearch.query import QueryRules, build_query
-from lsr.backends.validate import DocumentVector, accept_sets, check_k, prepare_query
+from lsr.backends.validate import DocumentVector, accept_sets, check_k, prepare_query_set
 from lsr.search.sets import SCORE_MODES
 from lsr.sparse import SparseBatch, SparseVector
 from lsr.vocab import Vocabulary
@@ -25,6 +25,8 @@ FIELD = "members"
 
 class OpenSearchSetIndex:
     """One OpenSearch index of set-valued documents (see the module docstring)."""
+
+    set_valued = True  # several member vectors per document (`SparseSearcher` searches it with score_mode)
 
     def __init__(self, client_or_url, index: str = "lsr-sets", vocab: Vocabulary | None = None,
                  rules: QueryRules | None = None):
@@ -93,8 +95,8 @@ class OpenSearchSetIndex:
         if score_mode not in SCORE_MODES or query_mode not in SCORE_MODES:
             raise ValueError(f"Unknown score mode; choose one of {', '.join(SCORE_MODES)}.")
         clauses, scale = [], None
-        for q in queries:
-            sent, s = self.rules.apply(prepare_query(q, self.vocab_size))
+        for q in prepare_query_set(queries, self.vocab_size):
+            sent, s = self.rules.apply(q)
             if sent.nnz == 0:
                 continue
             if scale is not None and s != scale:  # phrasings must share one scale to add up
