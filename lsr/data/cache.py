@@ -18,6 +18,15 @@ def cache_key(*parts: object) -> str:
     return hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()[:16]
 
 
+def file_digest(path: Path) -> str:
+    """A content hash of a file: a cache keyed on it survives copies and touched timestamps."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def save_ragged(path: Path, arrays: list[np.ndarray]) -> None:
     """Save a list of int32 arrays as offsets + values in one .npz."""
     offsets = np.zeros(len(arrays) + 1, dtype=np.int64)

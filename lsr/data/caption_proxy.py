@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lsr.data.cache import atomic_save_npy, cache_dir, cache_key, load_ragged, save_ragged
+from lsr.data.cache import atomic_save_npy, cache_dir, cache_key, file_digest, load_ragged, save_ragged
 from lsr.data.split import PairedSplit
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def load_split(dataset: str, split: str, encoder=None, vocab=None, max_images: i
     caps, image_ids = read_captions(dataset, split, max_images)
     stem = SPLIT_FILES[(dataset, split)]
     src = data_root() / f"{stem}_caps.txt"
-    stat = src.stat()
+    content = file_digest(src)  # not the mtime: a re-copied data folder keeps its cache
     if encoder is None:
         from lsr.vocab import default_tokenizer_dir
 
@@ -84,7 +84,7 @@ def load_split(dataset: str, split: str, encoder=None, vocab=None, max_images: i
     folder.mkdir(parents=True, exist_ok=True)
 
     def paths(n_captions: int) -> tuple[Path, Path]:
-        key = cache_key(stem, stat.st_size, int(stat.st_mtime), n_captions, Path(str(enc_tag)).name)
+        key = cache_key(stem, content, n_captions, Path(str(enc_tag)).name)
         return folder / f"{dataset}_{split}_{key}.npy", folder / f"{dataset}_{split}_{key}_tokens.npz"
 
     emb_path, tok_path = paths(len(caps))
