@@ -147,3 +147,54 @@ def report_text(report: dict) -> str:
         parts.append(format_table(rows, title=f"== {name} =="))
         parts.append(gap_to_reference(rows, "dense cosine (teacher)"))
     return "\n\n".join(parts)
+
+
+def split_query_tokens(split: PairedSplit, vocab: Vocabulary) -> list:
+    """Each query caption's tokens as an inference-free query sees them (from its text when the split has
+    texts, else from its cached token ids without special tokens)."""
+    from lsr.d2s.inference_free import own_tokens
+    from lsr.encoders.inference_free import QueryTokens
+
+    if split.query_texts:
+        return QueryTokens(vocab)(split.query_texts)
+    return own_tokens(split.query_tokens, vocab.special_ids)
+
+
+def run_inference_free(cfg: ExperimentConfig, documents: str | None, if_cfg, show_progress: bool = True) -> dict:
+    """`lsr train --query-encoder inference-free`: learn the query table against a D2S model's documents
+    (`documents`: its directory, or None for a new projection), frozen (``if_cfg.train_documents`` False:
+    variant (b)) or learning together with the table (variant (c)); the table starts from IDF over the
+    training captions. Saves an inference-free model (`InferenceFreeEncoder`) under `out_dir/model` and a
+    report of the dev history and the evaluation rows."""
+    from lsr.d2s.inference_free import evaluate_table, save_training, train_table
+    from lsr.encoders.inference_free import idf_from_token_ids, save_table
+
+    out = Path(cfg.out_dir)
+    vocab = Vocabulary()
+    train_split = load_pairs(cfg.data, "train", max_images=cfg.train_images, vocab=vocab)
+    dev = load_split_spec(cfg.dev_set, vocab)
+    if documents:
+        model = D2SModel.from_pretrained(documents)
+    else:
+        if not if_cfg.train_documents:
+            raise ValueError("Frozen documents need a trained D2S model: pass its directory (--documents).")
+        model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir)
+        model.config.dense_encoder = cfg.dense_encoder or (PROXY_DENSE_ENCODER if cfg.data.startswith("proxy") else None)
+    train_tokens = split_query_tokens(train_split, vocab)
+    idf = idf_from_token_ids(train_tokens, model.config.vocab_size)
+    initial = idf / idf.max()  # IDF's shape on the documents' score scale (raw IDF makes the softmax saturate)
+    table, result = train_table(model, initial, train_split, train_tokens, dev, split_query_tokens(dev, vocab),
+                                if_cfg, show_progress=show_progress)
+    model.config.query_encoder = "inference-free"
+    model.save_pretrained(out / "model")
+    save_table(table, out / "model")
+    save_training(out / "model", if_cfg, result)
+    report = {"label": "caption proxy" if cfg.data.startswith("proxy") else cfg.data,
+              "query_encoder": "inference-free", "documents": documents or "a new projection", "documents_trained": if_cfg.train_documents,
+              "config": asdict(if_cfg), "best_epoch": result.best_epoch, "history": result.history,
+              "seconds": result.seconds, "results": {}}
+    for spec in cfg.eval_sets:
+        split = load_split_spec(spec, vocab)
+        report["results"][split.name] = evaluate_table(model, table, split, split_query_tokens(split, vocab))
+    write_json(out / "report.json", report)
+    return report

@@ -66,9 +66,35 @@ def cmd_train(args) -> int:
                            eval_sets=tuple(args.eval), dev_set=args.dev, init=args.init, init_dir=args.init_dir,
                            train=_train_config(args), procrustes=not args.no_procrustes,
                            baselines=not args.no_baselines, max_flops=args.max_flops or None)
+    if args.query_encoder == "inference-free":
+        return _train_inference_free(args, cfg)
+    if args.documents or args.freeze_documents:
+        raise ValueError("--documents / --freeze-documents go with --query-encoder inference-free.")
     report = run_experiment(cfg)
     print(report_text(report))
     _print_published(report)
+    print(f"\nmodel: {Path(args.out) / 'model'}   report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def _train_inference_free(args, cfg) -> int:
+    from lsr.d2s.inference_free import InferenceFreeConfig
+    from lsr.experiment import run_inference_free
+
+    if_cfg = InferenceFreeConfig(epochs=args.epochs, batch_size=args.batch_size, temperature=args.temperature,
+                                 lambda_q=args.lambda_q, lambda_d=args.lambda_d, sparsity_warmup=args.sparsity_warmup,
+                                 lr_table=args.lr_table, lr=args.lr, lr_proj=args.lr_proj, seed=args.seed,
+                                 device=args.device)
+    if args.freeze_documents and not args.documents:
+        raise ValueError("--freeze-documents needs --documents MODEL_DIR (the frozen model's documents).")
+    if_cfg.train_documents = not args.freeze_documents
+    report = run_inference_free(cfg, args.documents, if_cfg)
+    print(f"inference-free queries, best dev epoch {report['best_epoch']} (documents: {report['documents']}, "
+          f"{'trained' if report['documents_trained'] else 'frozen'})")
+    for name, row in report["results"].items():
+        t2i = row["t2i"]
+        print(f"  {name}: text->image R@1/5/10 {t2i['R@1']:.1f} / {t2i['R@5']:.1f} / {t2i['R@10']:.1f}  "
+              f"q nnz {row['query_nnz']:.1f}  d nnz {row['doc_nnz']:.1f}  FLOPs {row['flops']:.2f}")
     print(f"\nmodel: {Path(args.out) / 'model'}   report: {Path(args.out) / 'report.json'}")
     return 0
 
@@ -289,6 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-flops", type=float, default=5.0,
                    help="after training, choose on the dev split the smallest static-pruning threshold "
                         "(min_weight, saved with the model) whose FLOPs stay within this budget; 0 keeps all weights")
+    g = p.add_argument_group("inference-free queries")
+    g.add_argument("--query-encoder", choices=("d2s", "inference-free"), default="d2s",
+                   help="inference-free: queries are their own tokens weighted by a learned table (no encoder "
+                        "at query time); documents stay D2S vectors")
+    g.add_argument("--documents", default=None, metavar="MODEL_DIR",
+                   help="with inference-free: start the documents from this D2S model (default: a new projection)")
+    g.add_argument("--freeze-documents", action="store_true",
+                   help="with --documents: learn only the query table against the model's frozen documents")
+    g.add_argument("--lr-table", type=float, default=1e-2, help="learning rate of the query table")
     _add_data_args(p, ("proxy:f30k/test", "proxy:coco/test"))
     _add_train_args(p)
     p.set_defaults(func=cmd_train)

@@ -1,5 +1,7 @@
 """`lsr opensearch start|stop|status`: the local OpenSearch node of `lsr.node.run`;
-`lsr opensearch register`: a remote model on the node that calls `lsr serve`, so OpenSearch takes words."""
+`lsr opensearch register`: a remote model on the node that calls `lsr serve`, so OpenSearch takes words;
+`lsr opensearch register --inference-free --model DIR`: the model's query table as a SPARSE_TOKENIZE model,
+so the node runs the whole query itself (no server of ours)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ def add_parser(subparsers) -> None:
     g.add_argument("--url", default=None, help="OpenSearch URL (default: OPENSEARCH_URL or the local node)")
     g.add_argument("--name", default="lsr-d2s", help="connector and model name")
     g.add_argument("--no-expansion", action="store_true", help="queries keep only their own tokens")
+    g.add_argument("--inference-free", action="store_true",
+                   help="upload --model's query table as a SPARSE_TOKENIZE model (no `lsr serve` needed)")
     p.set_defaults(func=cmd_opensearch)
 
 
@@ -72,6 +76,8 @@ def cmd_register(args: argparse.Namespace) -> int:
     from lsr.backends.opensearch.ml import install_ingest_pipeline, register_remote_model
     from lsr.cli.backends import default_url
 
+    if args.inference_free:
+        return register_inference_free(args)
     health = _serve_health(args.serve_url)
     if args.model:
         from lsr.encoders.sparse import D2SEncoder
@@ -94,5 +100,35 @@ def cmd_register(args: argparse.Namespace) -> int:
                                    "ingest_pipeline": pipeline})
         body = ('{"size": 5, "_source": ["caption", "path"], "query": {"neural_sparse": {"sparse": '
                 f'{{"query_text": "a dog catching a frisbee", "model_id": "{model.model_id}"}}}}}}}}')
+        print(f"curl -s -H 'Content-Type: application/json' {url}/{args.index}/_search -d '{body}'")
+    return 0
+
+
+def register_inference_free(args: argparse.Namespace) -> int:
+    """Upload the model's query table as a SPARSE_TOKENIZE model, record its id on the index, print a curl line."""
+    from lsr.backends.opensearch import OpenSearchIndex
+    from lsr.backends.opensearch.tokenize_model import register_tokenize_model
+    from lsr.cli.backends import default_url
+    from lsr.encoders.inference_free import InferenceFreeEncoder
+    from lsr.encoders.sparse import D2SEncoder
+
+    if not args.model:
+        raise ValueError("--inference-free needs --model DIR (trained with `lsr train --query-encoder inference-free`).")
+    encoder = D2SEncoder.from_pretrained(args.model)
+    if not isinstance(encoder, InferenceFreeEncoder):
+        raise ValueError(f"{args.model} has no inference-free query table; train one with "
+                         "`lsr train --query-encoder inference-free`.")
+    url = args.url or default_url()
+    index = OpenSearchIndex(url, index=args.index or "lsr")
+    name = args.name if args.name != "lsr-d2s" else "lsr-inference-free"
+    model_id = register_tokenize_model(index.client, encoder.tokenize_model_files(), name=name)
+    print(f"model_id: {model_id}  (SPARSE_TOKENIZE: tokenizer.json + idf.json of {args.model})")
+    if args.index:
+        if not index.client.indices.exists(index=args.index):
+            index.create()
+        index.record_remote_model({"model_id": model_id, "function_name": "SPARSE_TOKENIZE",
+                                   "model_hash": encoder.provenance()["model_hash"]})
+        body = ('{"size": 5, "_source": ["caption", "path"], "query": {"neural_sparse": {"sparse": '
+                f'{{"query_text": "a dog catching a frisbee", "model_id": "{model_id}"}}}}}}}}')
         print(f"curl -s -H 'Content-Type: application/json' {url}/{args.index}/_search -d '{body}'")
     return 0

@@ -39,6 +39,9 @@ class D2SConfig:
     # the frozen dense encoder whose vectors it was trained on: {"name": "minilm", "path": None (its offline
     # package) or a local directory / checkpoint}; `D2SEncoder.from_pretrained` builds it from this
     dense_encoder: dict | None = None
+    # "d2s": queries through the dense encoder + projection; "inference-free": queries by a token-weight table
+    # saved beside the model (`lsr.encoders.inference_free`), documents through the projection
+    query_encoder: str = "d2s"
     model_type: str = "d2s"
 
     @classmethod

@@ -125,11 +125,21 @@ class D2SEncoder(_VocabularyOutput):
                         min_weight: float | None = None, vocab: "Vocabulary | None" = None) -> "D2SEncoder":
         """A saved D2S model and the dense encoder recorded with it (built on first use), or `dense`.
 
-        A dense encoder of another dimension than the model's input is refused with a clear message.
+        A dense encoder of another dimension than the model's input is refused with a clear message. A model
+        saved with inference-free queries gives an `InferenceFreeEncoder` (queries by its token table).
         """
         from lsr.d2s.model import D2SModel
 
-        return cls(D2SModel.from_pretrained(model_dir), dense, vocab, min_weight=min_weight, device=device)
+        model = D2SModel.from_pretrained(model_dir)
+        if model.config.query_encoder == "inference-free":
+            from lsr.encoders.inference_free import InferenceFreeEncoder, load_table
+
+            return InferenceFreeEncoder(model, load_table(model_dir, model.config.vocab_size), dense, vocab,
+                                        min_weight, device)
+        if cls is not D2SEncoder:
+            raise ValueError(f"{model_dir} is a D2S model without inference-free queries (config query_encoder "
+                             f"{model.config.query_encoder!r}); load it with D2SEncoder.from_pretrained.")
+        return cls(model, dense, vocab, min_weight=min_weight, device=device)
 
     @property
     def vocab_size(self) -> int:

@@ -47,8 +47,11 @@ def search_text(index: "OpenSearchIndex", text: str, k: int = 10, model_id: str 
     try:
         response = index.client.search(index=index.index_name, body=body)
     except TransportError as exc:
+        detail = f"{getattr(exc, 'error', exc)} {getattr(exc, 'info', '')}"[:600]
+        if record.get("function_name") == "SPARSE_TOKENIZE":
+            raise RemoteModelError(f"OpenSearch could not run the inference-free model {model_id}: {detail} -- "
+                                   "is it deployed? (`lsr opensearch register --inference-free --model DIR`)") from exc
         endpoint = record.get("endpoint", "its connector's endpoint")
         raise RemoteModelError(f"OpenSearch could not encode the query with remote model {model_id} at {endpoint}: "
-                               f"{getattr(exc, 'error', exc)} {getattr(exc, 'info', '')}"[:600]
-                               + " -- is `lsr serve` running there?") from exc
+                               f"{detail} -- is `lsr serve` running there?") from exc
     return index._hits(response, None, 1.0, False)
