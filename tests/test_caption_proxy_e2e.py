@@ -158,3 +158,39 @@ def test_cli_set_documents(trained_model, tmp_path, capsys):
                  str(tmp_path / "model"), "-k", "3", "--set-mode", "max", "--query-set"]) == 0
     out = capsys.readouterr().out
     assert out.count("query: ") == 1 and "a dog running outside" in out  # two phrasings, one query set
+
+
+def test_inference_free_table_learns_past_its_idf_start_and_searches_from_the_cli(proxy, trained_model, vocab,
+                                                                                  tmp_path, capsys):
+    """Variant (c) on real captions: a table learned with its documents beats the IDF table over the
+    starting documents by a wide margin, and the saved model answers `lsr search` (no dense query encoder)."""
+    import copy
+
+    import numpy as np
+
+    from lsr.cli.main import main
+    from lsr.d2s.inference_free import InferenceFreeConfig, evaluate_table, train_table
+    from lsr.encoders.inference_free import InferenceFreeEncoder, idf_from_token_ids
+    from lsr.experiment import split_query_tokens
+
+    train_split, test = proxy
+    model = copy.deepcopy(trained_model)
+    tokens, test_tokens = split_query_tokens(train_split, vocab), split_query_tokens(test, vocab)
+    idf = idf_from_token_ids(tokens, len(vocab))
+    start = evaluate_table(model, idf, test, test_tokens)["t2i"]["R@1"]
+    table, result = train_table(model, idf / idf.max(), train_split, tokens, None, None,
+                                InferenceFreeConfig(epochs=3, batch_size=256, train_documents=True),
+                                show_progress=False)
+    learned = evaluate_table(model, table, test, test_tokens)["t2i"]["R@1"]
+    assert learned > start + 3.0, (start, learned)
+    encoder = InferenceFreeEncoder(model, table, vocab=vocab)
+    encoder.model.config.dense_encoder = {"name": "minilm", "path": None}
+    encoder.save_pretrained(tmp_path / "model")
+    index = str(tmp_path / "index")
+    assert main(["index", "--model", str(tmp_path / "model"), "--split", "proxy:f30k/test", "--index", index]) == 0
+    capsys.readouterr()
+    assert main(["search", "a dog runs on the grass", "--index", index, "--model", str(tmp_path / "model"),
+                 "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("score") >= 3 and ("dog" in out or "grass" in out)
+    assert np.all(np.isfinite(table)) and result.best_epoch == 3

@@ -169,8 +169,9 @@ def train_table(model: D2SModel, table: np.ndarray, train_split: PairedSplit, tr
             if score >= result.best_score:
                 result.best_score, result.best_epoch = score, epoch + 1
                 best = (current, copy.deepcopy(model.state_dict()) if cfg.train_documents else None)
-        else:
+        else:  # no dev split: the last epoch
             best = (current, copy.deepcopy(model.state_dict()) if cfg.train_documents else None)
+            result.best_epoch = epoch + 1
         result.history.append(record)
         log.info("epoch %d: loss %.3f q_nnz %.1f d_nnz %.1f%s", epoch + 1, record["loss"], record["q_nnz"],
                  record["d_nnz"], f" dev t2i R@1 {record['val']['t2i']['R@1']:.1f}" if "val" in record else "")
