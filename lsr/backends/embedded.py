@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from lsr.backends.base import Hit, IndexReport, SparseBackend
 from lsr.backends.dense_rows import DenseRows
 from lsr.backends.embedded_ids import IdTable
+from lsr.backends.embedded_lock import WriterLock
 from lsr.backends.validate import check_ids
 from lsr.backends.embedded_store import StoredPostings, read_postings, write_postings
 from lsr.topk import dense_top_k, top_k
@@ -60,6 +61,14 @@ class EmbeddedIndex(SparseBackend):
         self._provenance: dict[str, Any] | None = None
         self._dense: DenseRows | None = None  # dense vectors aligned with rows, when the index keeps them
         self._closed = False
+        self._lock: WriterLock | None = None  # taken on the first change (`lsr.backends.embedded_lock`)
+
+    def _take_writer_lock(self) -> None:
+        """Hold the writer lock of the index's directory from its first change until `close()`."""
+        if self.directory is not None and self._lock is None:
+            lock = WriterLock(self.directory)
+            lock.acquire()
+            self._lock = lock
 
     @property
     def dense_dim(self) -> int | None:
@@ -80,6 +89,7 @@ class EmbeddedIndex(SparseBackend):
         if self._n_rows + len(ids) > _INT32_MAX:
             raise ValueError("The index is limited to 2**31 - 1 rows; compact() or shard it.")
         meta_json = [json.dumps(m) if m is not None else None for m in metadata]
+        self._take_writer_lock()  # a second writer is refused before anything changes
         # Mutation starts here: nothing above has touched the index.
         chunk = sp.csr_matrix(
             (csr.data.astype(np.float32, copy=True), csr.indices.astype(np.int32, copy=True), csr.indptr.astype(np.int64)),
@@ -102,6 +112,7 @@ class EmbeddedIndex(SparseBackend):
         """Delete documents by id (tombstones); returns how many existed."""
         self._check_open()
         ids = check_ids(ids)
+        self._take_writer_lock()
         rows = self._ids.discard(ids)
         rows = np.unique(rows[rows >= 0])
         if rows.size:
@@ -335,12 +346,20 @@ class EmbeddedIndex(SparseBackend):
         target = Path(directory) if directory is not None else self.directory
         if target is None:
             raise ValueError("This in-memory index has no directory: call save(directory).")
-        self.compact()
-        write_postings(target, StoredPostings(self.vocab_size, self._offsets, self._docs, self._vals,
-                                              self._ids.to_arrow(), self._meta, self._provenance,
-                                              self._dense.matrix if self._dense is not None else None))
         if self.directory is None:
             self.directory = target
+        held = self._lock is not None and Path(target) == Path(self.directory)
+        elsewhere = None if held else WriterLock(target)  # not this writer's directory: locked for the write only
+        if elsewhere is not None:
+            elsewhere.acquire()
+        try:
+            self.compact()
+            write_postings(target, StoredPostings(self.vocab_size, self._offsets, self._docs, self._vals,
+                                                  self._ids.to_arrow(), self._meta, self._provenance,
+                                                  self._dense.matrix if self._dense is not None else None))
+        finally:
+            if elsewhere is not None:
+                elsewhere.release()
 
     def commit(self) -> None:
         """Persist to the index's directory (an in-memory index, without one, has nothing to persist)."""
@@ -353,6 +372,9 @@ class EmbeddedIndex(SparseBackend):
         self._dt = None
         self._pending = []
         self._closed = True
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _check_open(self) -> None:
         if self._closed:
