@@ -442,9 +442,14 @@ def test_loads_index_written_with_a_list_of_ids(tmp_path):
     assert [(h.id, h.score, h.metadata) for h in index.search(q)] == [("y", 2.0, {"a": 1}), ("x", 1.0, {})]
     import pyarrow.parquet as pq
 
-    assert str(pq.read_schema(tmp_path / "docs.parquet").field("id").type) == "string"
+    import json
+
+    def table_file():
+        return tmp_path / json.loads((tmp_path / "index.json").read_text())["files"]["table"]
+
+    assert str(pq.read_schema(table_file()).field("id").type) == "string"
     index.save(tmp_path)
-    assert str(pq.read_schema(tmp_path / "docs.parquet").field("id").type) == "string"
+    assert str(pq.read_schema(table_file()).field("id").type) == "string"
 
 
 def test_id_memory_per_document():

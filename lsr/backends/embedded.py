@@ -387,9 +387,10 @@ class EmbeddedIndex(SparseBackend):
         self._provenance = {**record, "naming": "id"}
 
     @classmethod
-    def load(cls, directory: str | Path, mmap: bool = True) -> "EmbeddedIndex":
-        """Open a saved index; with `mmap` the postings are memory-mapped read-only."""
-        stored = read_postings(directory, mmap=mmap)
+    def load(cls, directory: str | Path, mmap: bool = True, verify: bool = True) -> "EmbeddedIndex":
+        """Open a saved index; with `mmap` the postings are memory-mapped read-only. Each file is checked
+        against the manifest (size; CRC-32 unless `verify` is False): damage raises `CorruptIndexError`."""
+        stored = read_postings(directory, mmap=mmap, verify=verify)
         index = cls(vocab_size=stored.vocab_size, directory=directory)
         index._offsets, index._docs, index._vals = stored.offsets, stored.docs, stored.vals
         index._ids = IdTable.from_arrow(stored.ids)

@@ -1,15 +1,19 @@
 """On-disk layout of the embedded index: postings as .npy (memory-mappable), ids + metadata as parquet.
 
-A saved index is a directory holding `index.json` (format, version, sizes, file names), `offsets.npy`
-(int64, vocab+1), `docs.npy` (int32 doc rows, term-major), `vals.npy` (float32 weights) and
-`docs.parquet` (columns `id`, `metadata` as JSON strings). Every file is written under a temporary
-name and renamed, so a file that an open index has memory-mapped is never truncated.
+A saved index is a directory holding `index.json` (format, version, generation, sizes, file names and
+each file's byte count and CRC-32), `offsets-G.npy` (int64, vocab+1), `docs-G.npy` (int32 doc rows,
+term-major), `vals-G.npy` (float32 weights), `docs-G.parquet` (columns `id`, `metadata` as JSON strings)
+and, when kept, `dense-G.npy`, G being the save's generation. A save writes a new generation and renames
+the manifest into place last, so an interrupted save leaves the previous index intact, and a file that an
+open index has memory-mapped is never truncated.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -20,10 +24,14 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 FORMAT = "lsr-embedded-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: generation-named files with their sizes and CRC-32 in the manifest; 1 still reads
 MANIFEST = "index.json"
 DENSE_FILE = "dense.npy"  # optional: the dense vectors of re-ranking and hybrid search, row-aligned
 FILES = {"offsets": "offsets.npy", "docs": "docs.npy", "vals": "vals.npy", "table": "docs.parquet"}
+
+
+class CorruptIndexError(ValueError):
+    """A stored file does not match what the manifest says (truncated, changed or missing)."""
 
 
 @dataclass
@@ -42,74 +50,156 @@ class StoredPostings:
 
 def _replace_atomically(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
+def _crc32(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def _generation(path: Path) -> int:
+    """The next generation number: one more than the manifest's, so a save never overwrites live files."""
+    try:
+        return int(json.loads((path / MANIFEST).read_text()).get("generation", 0)) + 1
+    except (OSError, ValueError, AttributeError):
+        return 1
+
+
+def _named(name: str, generation: int) -> str:
+    stem, dot, ext = name.partition(".")
+    return f"{stem}-{generation}{dot}{ext}"
+
+
 def write_postings(directory: str | Path, stored: StoredPostings) -> None:
-    """Write `stored` into `directory` (created if needed); the manifest is written last."""
+    """Write `stored` into `directory` (created if needed).
+
+    Crash-safe: every file goes under a new generation's names, and the manifest, renamed into place last,
+    is the switch. A save that fails part-way (an error, a full disk, a killed process) leaves the previous
+    manifest and its files, so the previous index, intact; the files of older generations are removed after
+    the switch (an open index keeps reading the ones it has memory-mapped).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
+    generation = _generation(path)
+    names = {key: _named(name, generation) for key, name in FILES.items()}
     for key in ("offsets", "docs", "vals"):
         arr = np.ascontiguousarray(getattr(stored, key))
-        _replace_atomically(path / FILES[key], lambda tmp, arr=arr: _save_npy(tmp, arr))
+        _replace_atomically(path / names[key], lambda tmp, arr=arr: _save_npy(tmp, arr))
     if stored.dense is not None:
-        _replace_atomically(path / DENSE_FILE, lambda tmp: _save_npy(tmp, np.ascontiguousarray(stored.dense)))
+        names["dense"] = _named(DENSE_FILE, generation)
+        _replace_atomically(path / names["dense"], lambda tmp: _save_npy(tmp, np.ascontiguousarray(stored.dense)))
     ids = stored.ids if isinstance(stored.ids, (pa.Array, pa.ChunkedArray)) else pa.array(stored.ids, type=pa.string())
     table = pa.table({"id": ids.cast(pa.string()),
                       "metadata": pa.array(stored.metadata, type=pa.string())})
-    _replace_atomically(path / FILES["table"], lambda tmp: pq.write_table(table, tmp))
+    _replace_atomically(path / names["table"], lambda tmp: pq.write_table(table, tmp))
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "generation": generation,
         "vocab_size": stored.vocab_size,
         "num_docs": len(stored.ids),
         "num_postings": int(stored.docs.size),
-        "files": FILES,
+        "files": names,
+        "checksums": {name: {"bytes": (path / name).stat().st_size, "crc32": _crc32(path / name)}
+                      for name in names.values()},
         "provenance": stored.provenance,
     }
     if stored.dense is not None:
-        manifest["dense"] = {"file": DENSE_FILE, "dim": int(stored.dense.shape[1])}
+        manifest["dense"] = {"file": names.pop("dense"), "dim": int(stored.dense.shape[1])}
     _replace_atomically(path / MANIFEST, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2)))
+    live = set(manifest["checksums"])
+    for old in path.iterdir():  # earlier generations (and version-1 names) are garbage now
+        if old.name not in live and old.name != MANIFEST and _is_store_file(old.name):
+            old.unlink(missing_ok=True)
 
 
-def read_postings(directory: str | Path, mmap: bool = True) -> StoredPostings:
-    """Read a directory written by `write_postings`; with `mmap` docs and vals are mapped read-only."""
+def _is_store_file(name: str) -> bool:
+    """A data file of some generation (``docs-3.npy``), or of a version-1 index (``docs.npy``)."""
+    return re.fullmatch(r"(offsets|docs|vals|dense)(-\d+)?\.(npy|parquet)", name) is not None
+
+
+def _verify(path: Path, manifest: dict, verify: bool) -> None:
+    for name, expected in (manifest.get("checksums") or {}).items():
+        file = path / name
+        if not file.is_file():
+            raise CorruptIndexError(f"{file} is missing: the index in {path} is incomplete; restore it from a "
+                                    "backup or rebuild it (`lsr index`).")
+        size = file.stat().st_size
+        if size != expected["bytes"]:
+            raise CorruptIndexError(f"{file} has {size} bytes, the manifest {expected['bytes']}: the file is "
+                                    "truncated or was replaced; restore it or rebuild the index.")
+        if verify and _crc32(file) != expected["crc32"]:
+            raise CorruptIndexError(f"{file} fails its CRC-32 check: the file is corrupted; restore it or "
+                                    "rebuild the index.")
+
+
+def read_postings(directory: str | Path, mmap: bool = True, verify: bool = True) -> StoredPostings:
+    """Read a directory written by `write_postings`; with `mmap` docs and vals are mapped read-only.
+
+    Every file is checked against the manifest (size, and CRC-32 unless `verify` is False): a truncated or
+    corrupted file raises `CorruptIndexError` naming it, never a wrong result.
+    """
     import pyarrow.parquet as pq
 
     path = Path(directory)
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise FileNotFoundError(f"No {MANIFEST} in {path}; is this a saved EmbeddedIndex?")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{manifest_path} has format {manifest.get('format')!r} v{manifest.get('format_version')}, "
-            f"expected {FORMAT!r} v{FORMAT_VERSION}."
-        )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except ValueError as exc:
+        raise CorruptIndexError(f"{manifest_path} is not valid JSON ({exc}); restore it or rebuild the index.") from None
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{manifest_path} has format {manifest.get('format')!r}, expected {FORMAT!r}.")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"{manifest_path} was written by a newer lsr (format v{version}; this one reads up to "
+                         f"v{FORMAT_VERSION}): upgrade lsr to read it.")
+    _verify(path, manifest, verify)
     files = manifest["files"]
     vocab_size = int(manifest["vocab_size"])
     mode = "r" if mmap else None
-    offsets = np.load(path / files["offsets"]).astype(np.int64, copy=False)
-    docs = np.load(path / files["docs"], mmap_mode=mode)
-    vals = np.load(path / files["vals"], mmap_mode=mode)
-    table = pq.read_table(path / files["table"], columns=["id", "metadata"])
+
+    def load(name: str, **kwargs):
+        try:
+            return np.load(path / name, **kwargs)
+        except (OSError, ValueError, EOFError) as exc:
+            raise CorruptIndexError(f"{path / name} cannot be read ({exc}); restore it or rebuild the index.") from None
+
+    offsets = load(files["offsets"]).astype(np.int64, copy=False)
+    docs = load(files["docs"], mmap_mode=mode)
+    vals = load(files["vals"], mmap_mode=mode)
+    try:
+        table = pq.read_table(path / files["table"], columns=["id", "metadata"])
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+        raise CorruptIndexError(f"{path / files['table']} cannot be read ({exc}); restore it or rebuild the index.") from None
     ids = table.column("id").combine_chunks()
     metadata = table.column("metadata").to_pylist()
     n, nnz = int(manifest["num_docs"]), int(manifest["num_postings"])
     if offsets.shape != (vocab_size + 1,) or int(offsets[-1]) != nnz or docs.shape != (nnz,) or vals.shape != (nnz,):
-        raise ValueError(f"Postings in {path} do not match the manifest (vocab {vocab_size}, {nnz} postings).")
+        raise CorruptIndexError(f"Postings in {path} do not match the manifest (vocab {vocab_size}, {nnz} postings).")
     if len(ids) != n or docs.dtype != np.int32 or vals.dtype != np.float32:
-        raise ValueError(f"Ids or posting dtypes in {path} do not match the manifest.")
+        raise CorruptIndexError(f"Ids or posting dtypes in {path} do not match the manifest.")
     dense = None
     if manifest.get("dense"):
-        dense = np.load(path / manifest["dense"]["file"], mmap_mode=mode)
+        dense = load(manifest["dense"]["file"], mmap_mode=mode)
         if dense.shape != (n, int(manifest["dense"]["dim"])) or dense.dtype != np.float32:
-            raise ValueError(f"{path / manifest['dense']['file']} does not match the manifest "
-                             f"({n} rows of {manifest['dense']['dim']} float32).")
+            raise CorruptIndexError(f"{path / manifest['dense']['file']} does not match the manifest "
+                                    f"({n} rows of {manifest['dense']['dim']} float32).")
     return StoredPostings(vocab_size, offsets, docs, vals, ids, metadata, manifest.get("provenance"), dense)
 
 

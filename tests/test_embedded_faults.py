@@ -1,0 +1,109 @@
+"""Embedded index faults: an interrupted save or a full disk keeps the previous index; damaged or newer
+stores give a clear error naming the file, never a wrong result."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import numpy as np
+import pytest
+
+from lsr.backends import embedded_store
+from lsr.backends.embedded import EmbeddedIndex
+from lsr.backends.embedded_store import CorruptIndexError
+from lsr.sparse import SparseVector
+
+Q = SparseVector.from_dict({1: 1.0, 2: 0.5})
+
+
+def saved(tmp_path, n: int = 20) -> tuple[EmbeddedIndex, list]:
+    index = EmbeddedIndex(vocab_size=50, directory=tmp_path / "idx")
+    rng = np.random.default_rng(0)
+    index.index([f"d{i}" for i in range(n)],
+                [SparseVector.from_dict({int(t): float(rng.uniform(0.1, 2)) for t in rng.choice(10, 3, replace=False)})
+                 for _ in range(n)], [{"n": i} for i in range(n)], dense=rng.normal(size=(n, 4)).astype(np.float32))
+    index.commit()
+    return index, [(h.id, h.score) for h in index.search(Q, k=10)]
+
+
+def manifest(tmp_path) -> dict:
+    return json.loads((tmp_path / "idx" / "index.json").read_text())
+
+
+@pytest.mark.parametrize("failing_write", [1, 2, 4])
+def test_a_save_that_fails_part_way_leaves_the_previous_index_intact(tmp_path, monkeypatch, failing_write):
+    index, before = saved(tmp_path)
+    index.index(["new"], [SparseVector.from_dict({1: 9.0})], dense=np.ones((1, 4), np.float32))
+    real, calls = embedded_store._save_npy, []
+
+    def disk_full(tmp, arr):
+        calls.append(tmp)
+        if len(calls) == failing_write:
+            with open(tmp, "wb") as fh:
+                fh.write(b"\x93NUMPY partial")  # part of the file made it to disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(tmp, arr)
+
+    monkeypatch.setattr(embedded_store, "_save_npy", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        index.commit()
+    monkeypatch.setattr(embedded_store, "_save_npy", real)
+    reopened = EmbeddedIndex.load(tmp_path / "idx")
+    assert [(h.id, h.score) for h in reopened.search(Q, k=10)] == before and "new" not in reopened
+    assert not list((tmp_path / "idx").glob("*.tmp"))  # the partial file is cleaned up
+    reopened.close()
+    index.commit()  # the writer still holds its changes: the next save succeeds
+    assert "new" in EmbeddedIndex.load(tmp_path / "idx")
+    assert len(list((tmp_path / "idx").glob("docs-*.npy"))) == 1  # older generations are removed
+
+
+def test_truncated_and_corrupted_files_are_named(tmp_path):
+    index, before = saved(tmp_path)
+    index.close()
+    files = manifest(tmp_path)["files"]
+    docs = tmp_path / "idx" / files["docs"]
+    data = docs.read_bytes()
+    docs.write_bytes(data[:-4])
+    with pytest.raises(CorruptIndexError, match=f"{files['docs']} has {len(data) - 4} bytes"):
+        EmbeddedIndex.load(tmp_path / "idx")
+    flipped = bytearray(data)
+    flipped[-1] ^= 0xFF  # same size, one weight's row number changed
+    docs.write_bytes(bytes(flipped))
+    with pytest.raises(CorruptIndexError, match=f"{files['docs']} fails its CRC-32"):
+        EmbeddedIndex.load(tmp_path / "idx")
+    docs.write_bytes(data)
+    assert [(h.id, h.score) for h in EmbeddedIndex.load(tmp_path / "idx").search(Q, k=10)] == before
+    (tmp_path / "idx" / files["table"]).unlink()
+    with pytest.raises(CorruptIndexError, match="is missing"):
+        EmbeddedIndex.load(tmp_path / "idx")
+
+
+def test_a_newer_format_and_a_broken_manifest_are_refused_clearly(tmp_path):
+    index, _ = saved(tmp_path)
+    index.close()
+    path = tmp_path / "idx" / "index.json"
+    m = manifest(tmp_path)
+    path.write_text(json.dumps({**m, "format_version": 99}))
+    with pytest.raises(ValueError, match="newer lsr .format v99.*upgrade"):
+        EmbeddedIndex.load(tmp_path / "idx")
+    path.write_text(json.dumps(m)[:-10])
+    with pytest.raises(CorruptIndexError, match="index.json is not valid JSON"):
+        EmbeddedIndex.load(tmp_path / "idx")
+
+
+def test_version_1_indexes_still_load_and_are_upgraded_on_save(tmp_path):
+    index, before = saved(tmp_path)
+    index.close()
+    directory, m = tmp_path / "idx", manifest(tmp_path)
+    for key, name in list(m["files"].items()):  # rewrite as version 1: fixed names, no checksums
+        (directory / name).rename(directory / embedded_store.FILES[key])
+    (directory / m["dense"]["file"]).rename(directory / embedded_store.DENSE_FILE)
+    v1 = {k: v for k, v in m.items() if k not in ("checksums", "generation")}
+    v1.update(format_version=1, files=embedded_store.FILES, dense={"file": embedded_store.DENSE_FILE, "dim": 4})
+    (directory / "index.json").write_text(json.dumps(v1))
+    old = EmbeddedIndex.load(directory)
+    assert [(h.id, h.score) for h in old.search(Q, k=10)] == before
+    old.save()
+    assert manifest(tmp_path)["format_version"] == 2 and not (directory / "docs.npy").exists()
+    assert [(h.id, h.score) for h in EmbeddedIndex.load(directory).search(Q, k=10)] == before
