@@ -107,3 +107,34 @@ def test_version_1_indexes_still_load_and_are_upgraded_on_save(tmp_path):
     old.save()
     assert manifest(tmp_path)["format_version"] == 2 and not (directory / "docs.npy").exists()
     assert [(h.id, h.score) for h in EmbeddedIndex.load(directory).search(Q, k=10)] == before
+
+
+def test_damaged_model_directories_fail_before_anything_is_indexed(tmp_path, vocab):
+    import torch
+
+    from lsr import D2SEncoder
+    from lsr.d2s.model import D2SConfig, D2SModel
+    from lsr.encoders.sparse import D2SEncoder as Encoder
+
+    torch.manual_seed(0)
+    good = tmp_path / "good"
+    D2SModel(D2SConfig(dense_dim=8, hidden_dim=8)).save_pretrained(good)
+    cases = {}
+    for name in ("missing", "corrupt", "other_type", "other_vocab"):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config.json").write_text((good / "config.json").read_text())
+        (d / "model.safetensors").write_bytes((good / "model.safetensors").read_bytes())
+        cases[name] = d
+    (cases["missing"] / "model.safetensors").unlink()
+    data = (good / "model.safetensors").read_bytes()
+    (cases["corrupt"] / "model.safetensors").write_bytes(data[: len(data) // 2])
+    config = json.loads((good / "config.json").read_text())
+    (cases["other_type"] / "config.json").write_text(json.dumps({**config, "model_type": "bert"}))
+    (cases["other_vocab"] / "config.json").write_text(json.dumps({**config, "vocab_size": 30524}))
+    expected = {"missing": "is not a saved D2S model", "corrupt": "cannot be read", "other_type": "'bert' model",
+                "other_vocab": "does not fit"}
+    for name, message in expected.items():
+        with pytest.raises((ValueError, FileNotFoundError), match=message):
+            D2SEncoder.from_pretrained(cases[name])
+    assert isinstance(Encoder.from_pretrained(good, vocab=vocab), Encoder)

@@ -158,9 +158,26 @@ class D2SModel(nn.Module):
                 f"{directory} is not a saved D2S model: it needs {CONFIG_NAME} and {WEIGHTS_NAME} "
                 "(train one with `lsr train`)."
             )
-        config = D2SConfig.from_dict(json.loads((directory / CONFIG_NAME).read_text()))
-        model = cls(config)
-        model.load_state_dict(load_file(str(weights), device=str(device)))
+        try:
+            raw = json.loads((directory / CONFIG_NAME).read_text())
+        except ValueError as exc:
+            raise ValueError(f"{directory / CONFIG_NAME} is not valid JSON ({exc}); restore or retrain the model.") from None
+        if not isinstance(raw, dict) or raw.get("model_type", "d2s") != "d2s":
+            kind = raw.get("model_type") if isinstance(raw, dict) else type(raw).__name__
+            raise ValueError(f"{directory / CONFIG_NAME} describes a {kind!r} model, not a D2S model; pass the "
+                             "directory `lsr train` wrote (config.json + model.safetensors).")
+        model = cls(D2SConfig.from_dict(raw))
+        try:
+            state = load_file(str(weights), device=str(device))
+        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type for damaged files
+            raise ValueError(f"{weights} cannot be read ({exc}): the file is damaged or not safetensors; "
+                             "restore or retrain the model.") from None
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ValueError(f"{weights} does not fit {directory / CONFIG_NAME} (dense_dim {model.config.dense_dim}, "
+                             f"hidden {model.config.hidden_dim}, vocab {model.config.vocab_size}): "
+                             f"{str(exc).splitlines()[0]}") from None
         return model.to(device).eval()
 
 
