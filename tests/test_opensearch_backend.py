@@ -263,3 +263,32 @@ def test_bulk_restores_the_index_settings_it_found(make_index):
     settings = index.client.indices.get_settings(index=index.index_name, flat_settings=True)[index.index_name]["settings"]
     assert settings["index.refresh_interval"] == "5s"  # the user's value, not ours ("-1") nor the default
     assert settings.get("index.translog.durability", "request") == "request"
+
+
+def test_a_search_while_the_node_is_down_names_the_url_and_works_after_a_restart(make_index, opensearch_url):
+    """Reads retry a lost connection, then fail with NodeUnavailableError naming the URL and what to do;
+    the same index object answers again once the node is back."""
+    if os.environ.get("OPENSEARCH_URL"):
+        pytest.skip("OPENSEARCH_URL points at an external node; this test kills and restarts the managed node")
+    import time
+
+    from lsr.backends.opensearch.client import NodeUnavailableError
+    from lsr.node import run as node
+
+    index = make_index()
+    corpus = random_corpus(200, seed=4)
+    index.index([f"d{i}" for i in range(200)], corpus)
+    index.commit()
+    before = [h.id for h in index.search(corpus[7], k=5)]
+    node.kill()
+    try:
+        started = time.monotonic()
+        with pytest.raises(NodeUnavailableError, match=r"OpenSearch at http://127\.0\.0\.1:\d+ does not answer "
+                                                        r"after 3 tries.*lsr opensearch start"):
+            index.search(corpus[7], k=5)
+        with pytest.raises(NodeUnavailableError):
+            index.search_batch([corpus[0], corpus[1], corpus[2]], k=5)
+        assert time.monotonic() - started < 30  # bounded: three tries with a short backoff, twice
+    finally:
+        node.start()  # the other tests need the node, whatever happened above
+    assert [h.id for h in index.search(corpus[7], k=5)] == before

@@ -76,3 +76,41 @@ def _serializer():
                 return super().dumps(data)
 
     return OrjsonSerializer()
+
+
+class NodeUnavailableError(ConnectionError):
+    """The OpenSearch node does not answer (down, restarting, or another URL)."""
+
+
+READ_TRIES = 3
+READ_BACKOFF_S = 0.5
+
+
+def node_url(client) -> str:
+    """The URL a client talks to, for messages (credentials left out)."""
+    try:
+        host = client.transport.hosts[0]
+    except (AttributeError, IndexError):
+        return "the OpenSearch node"
+    scheme = "https" if host.get("use_ssl") or host.get("scheme") == "https" else "http"
+    return f"{scheme}://{host.get('host', '?')}:{host.get('port', '?')}"
+
+
+def read_with_retries(client, call, *args, tries: int = READ_TRIES, backoff: float = READ_BACKOFF_S, **kwargs):
+    """Run a read (search, msearch, exists) and retry it on a lost connection (reads are idempotent); after
+    `tries`, raise `NodeUnavailableError` naming the URL and what to do."""
+    import time
+
+    from opensearchpy.exceptions import ConnectionError as ClientConnectionError
+
+    for attempt in range(tries):
+        try:
+            return call(*args, **kwargs)
+        except ClientConnectionError as exc:
+            if attempt + 1 == tries:
+                raise NodeUnavailableError(
+                    f"OpenSearch at {node_url(client)} does not answer after {tries} tries ({exc.__class__.__name__}: "
+                    f"{str(getattr(exc, 'info', exc))[:200]}). Start it (`lsr opensearch start`), wait for it to "
+                    "finish restarting, or check the URL (--url / OPENSEARCH_URL).") from None
+            time.sleep(backoff * (attempt + 1))
+    raise AssertionError("unreachable")

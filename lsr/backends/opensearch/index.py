@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from lsr.backends.base import Hit, IndexReport, SparseBackend
 from lsr.backends.opensearch.features import FeatureNaming
-from lsr.backends.opensearch.client import connect, load_definition, two_phase_pipeline
+from lsr.backends.opensearch.client import connect, load_definition, read_with_retries, two_phase_pipeline
 from lsr.backends.opensearch.bulk import BulkSettings, DocResult, Document, stream_bulk, summarise
 from lsr.backends.dense_rows import normalise_rows
 from lsr.backends.opensearch.modes import OpenSearchModes, dense_mapping
@@ -142,7 +142,7 @@ class OpenSearchIndex(OpenSearchModes, SparseBackend):
         """Before a read: refresh once after writes; False when the index does not exist."""
         if self._dirty:
             self.refresh()
-        return self._exists or bool(self.client.indices.exists(index=self.index_name))
+        return self._exists or bool(read_with_retries(self.client, self.client.indices.exists, index=self.index_name))
 
     def provenance(self) -> dict[str, Any] | None:
         return self._meta().get("lsr") if self._read() else None
@@ -342,7 +342,7 @@ class OpenSearchIndex(OpenSearchModes, SparseBackend):
         if not self._read():
             return []
         body, sent, scale = self.request(query, k, explain, mode, method_parameters)
-        response = self.client.search(index=self.index_name, body=body)
+        response = read_with_retries(self.client, self.client.search, index=self.index_name, body=body)
         return self._hits(response, sent, scale, explain)
 
     def _search_batch(self, queries: list[SparseVector], k: int, explain: bool, mode: str = "exact",
@@ -360,7 +360,7 @@ class OpenSearchIndex(OpenSearchModes, SparseBackend):
                 body, sent, scale = self.request(q, k, explain, mode, method_parameters)
                 lines += [{"index": self.index_name}, body]
                 sent_queries.append((sent, scale))
-            responses = iter(self.client.msearch(body=lines)["responses"]) if lines else iter(())
+            responses = iter(read_with_retries(self.client, self.client.msearch, body=lines)["responses"]) if lines else iter(())
             sent_it = iter(sent_queries)
             for q in vectors[start:start + chunk]:
                 if q.nnz == 0:

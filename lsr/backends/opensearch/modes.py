@@ -18,7 +18,7 @@ import copy
 import numpy as np
 
 from lsr.backends.fusion import Fusion
-from lsr.backends.opensearch.client import load_definition
+from lsr.backends.opensearch.client import load_definition, read_with_retries
 
 COSINE_SCRIPT = "cosineSimilarity(params.query_value, doc[params.field]) + 1.0"
 
@@ -107,7 +107,7 @@ class OpenSearchModes:
             return []
         body, sent, scale = self.request(query, k, explain)
         body["rescore"] = rescore_clause(q, self.dense_field, candidates)
-        response = self.client.search(index=self.index_name, body=body)
+        response = read_with_retries(self.client, self.client.search, index=self.index_name, body=body)
         hits = self._hits(response, sent, scale, explain)
         for hit, raw in zip(hits, response["hits"]["hits"]):
             hit.score = float(raw["_score"]) - 1.0  # the script adds 1 (scores must not be negative)
@@ -126,7 +126,7 @@ class OpenSearchModes:
         body["search_pipeline"] = hybrid_pipeline(fusion, explain)
         if explain:
             body["explain"] = True  # the pipeline's hybrid_score_explanation fills each hit's parts
-        response = self.client.search(index=self.index_name, body=body)
+        response = read_with_retries(self.client, self.client.search, index=self.index_name, body=body)
         hits = self._hits(response, sent, scale, explain)
         for hit, raw in zip(hits, response["hits"]["hits"]):
             hit.score = float(raw["_score"])  # fused scores carry no query-weight scale

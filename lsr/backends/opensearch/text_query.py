@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping
 
 from lsr.backends.base import Hit
+from lsr.backends.opensearch.client import read_with_retries
 from lsr.backends.validate import check_k
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def search_text(index: "OpenSearchIndex", text: str, k: int = 10, model_id: str 
                          "`lsr opensearch register --model DIR --serve-url URL --index NAME` first.")
     body = text_query_body(text, model_id, index.field, k, mode, method_parameters)
     try:
-        response = index.client.search(index=index.index_name, body=body)
+        response = read_with_retries(index.client, index.client.search, index=index.index_name, body=body)
     except TransportError as exc:
         detail = f"{getattr(exc, 'error', exc)} {getattr(exc, 'info', '')}"[:600]
         if record.get("function_name") == "SPARSE_TOKENIZE":
