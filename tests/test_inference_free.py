@@ -157,3 +157,31 @@ def test_the_node_runs_the_query_table_itself(opensearch_url, make_index, encode
     for text in ("a dog on the grass", "guitars in the street", "RED car!"):
         assert_same_ranking(searcher.search(text, k=5), search_text(index, text, k=5, model_id=model_id),
                             rel=2 * RELATIVE_SCORE_BOUND)
+
+
+@pytest.mark.opensearch
+def test_cli_registers_the_table_and_searches_server_side(opensearch_url, make_index, encoder, vocab, tmp_path, capsys):
+    """`lsr opensearch register --inference-free` records the model on the index; `lsr search --server-side`
+    then sends only words."""
+    from lsr.cli.main import main
+
+    encoder.model.config.dense_encoder = None
+    encoder.save_pretrained(tmp_path / "model")
+    index = make_index()
+    index.index(["c0", "c1", "c2", "c3"], encoder.encode_document(CAPTIONS), [{"caption": c} for c in CAPTIONS])
+    index.commit()
+    assert main(["opensearch", "register", "--inference-free", "--model", str(tmp_path / "model"),
+                 "--index", index.index_name, "--url", opensearch_url]) == 0
+    out = capsys.readouterr().out
+    model_id = out.split("model_id: ")[1].split()[0]
+    assert index.remote_model()["model_id"] == model_id and f'"model_id": "{model_id}"' in out
+    assert main(["search", "a red car", "--backend", "opensearch", "--index", index.index_name, "--url",
+                 opensearch_url, "--server-side", "-k", "2"]) == 0
+    embedded = EmbeddedIndex(vocab_size=len(vocab))
+    embedded.index(["c0", "c1", "c2", "c3"], encoder.encode_document(CAPTIONS))
+    top = SparseSearcher(embedded, encoder).search("a red car", k=1)[0].id  # the random model's own first hit
+    assert f"1. {top} score" in capsys.readouterr().out
+    tiny_model().save_pretrained(tmp_path / "plain")
+    assert main(["opensearch", "register", "--inference-free", "--model", str(tmp_path / "plain"),
+                 "--url", opensearch_url]) == 2
+    assert "no inference-free query table" in capsys.readouterr().err
