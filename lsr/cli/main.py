@@ -174,9 +174,13 @@ def _build_index(args, jsonl: Path | None = None) -> None:
 
 
 def _run_queries(searcher, queries, k: int, expand: bool, **search_options) -> None:
+    from lsr.encoders.inference_free import InferenceFreeEncoder
+
     for text in queries:
         q = searcher.encode_query(text, expand)
-        print(f"\nquery: {text!r}  ({'expanded' if expand else 'no expansion'}, {q.nnz} terms: "
+        kind = "inference-free" if isinstance(searcher.encoder, InferenceFreeEncoder) else \
+            "expanded" if expand else "no expansion"
+        print(f"\nquery: {text!r}  ({kind}, {q.nnz} terms: "
               + ", ".join(f"{t} {w:.2f}" for t, w in searcher.encoder.decode(q, 8)) + ")")
         for rank, hit in enumerate(searcher.search(text, k=k, expand=expand, **search_options), 1):
             tokens = ", ".join(f"{t} {c:.2f}" for t, c in searcher.top_tokens(hit, 5))
