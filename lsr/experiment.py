@@ -190,7 +190,8 @@ def run_inference_free(cfg: ExperimentConfig, documents: str | None, if_cfg, sho
     save_table(table, out / "model")
     save_training(out / "model", if_cfg, result)
     report = {"label": "caption proxy" if cfg.data.startswith("proxy") else cfg.data,
-              "query_encoder": "inference-free", "documents": documents or "a new projection", "documents_trained": if_cfg.train_documents,
+              "query_encoder": "inference-free", "documents": documents or "a new projection",
+              "documents_trained": if_cfg.train_documents,
               "config": asdict(if_cfg), "best_epoch": result.best_epoch, "history": result.history,
               "seconds": result.seconds, "results": {}}
     for spec in cfg.eval_sets:

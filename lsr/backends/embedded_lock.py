@@ -1,8 +1,8 @@
 """One writer per embedded index directory: an advisory lock file, ``DIR/.lock``, holding the writer's PID.
 
 The first change to an index with a directory (`index`, `delete`) takes the lock and holds it; a `save`
-by an index that holds no lock takes it for the write only; `close()` (and so `with index:`) releases it, and the operating system releases it when the process dies, so a crashed
-writer never leaves a stale lock. A second writer gets `IndexLockedError` naming the PID that holds it.
+by an index that holds no lock takes it for the write only; `close()` (and so `with index:`) releases it,
+and the operating system releases it when the process dies, so a crashed writer never leaves a stale lock. A second writer gets `IndexLockedError` naming the PID that holds it.
 Readers never take the lock: `EmbeddedIndex.load` and searching are never blocked.
 """
 
@@ -29,10 +29,6 @@ class WriterLock:
     def __init__(self, directory: str | Path):
         self.path = Path(directory) / LOCK_NAME
         self._file = None
-
-    @property
-    def held(self) -> bool:
-        return self._file is not None
 
     def acquire(self) -> None:
         if self._file is not None or fcntl is None:

@@ -84,10 +84,9 @@ def _train_inference_free(args, cfg) -> int:
     if_cfg = InferenceFreeConfig(epochs=args.epochs, batch_size=args.batch_size, temperature=args.temperature,
                                  lambda_q=args.lambda_q, lambda_d=args.lambda_d, sparsity_warmup=args.sparsity_warmup,
                                  lr_table=args.lr_table, lr=args.lr, lr_proj=args.lr_proj, seed=args.seed,
-                                 device=args.device)
+                                 device=args.device, train_documents=not args.freeze_documents)
     if args.freeze_documents and not args.documents:
         raise ValueError("--freeze-documents needs --documents MODEL_DIR (the frozen model's documents).")
-    if_cfg.train_documents = not args.freeze_documents
     report = run_inference_free(cfg, args.documents, if_cfg)
     print(f"inference-free queries, best dev epoch {report['best_epoch']} (documents: {report['documents']}, "
           f"{'trained' if report['documents_trained'] else 'frozen'})")

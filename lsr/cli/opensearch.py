@@ -93,15 +93,20 @@ def cmd_register(args: argparse.Namespace) -> int:
     print(f"model_id: {model.model_id}  (connector {model.connector_id}, endpoint {model.endpoint})")
     print(f"ingest pipeline: {pipeline}  (POST INDEX/_doc?pipeline={pipeline} with a \"caption\")")
     if args.index:
-        if not index.client.indices.exists(index=args.index):
-            index.create()
-        index.record_remote_model({"model_id": model.model_id, "connector_id": model.connector_id,
-                                   "endpoint": model.endpoint, "model_hash": health.get("model_hash"),
-                                   "ingest_pipeline": pipeline})
-        body = ('{"size": 5, "_source": ["caption", "path"], "query": {"neural_sparse": {"sparse": '
-                f'{{"query_text": "a dog catching a frisbee", "model_id": "{model.model_id}"}}}}}}}}')
-        print(f"curl -s -H 'Content-Type: application/json' {url}/{args.index}/_search -d '{body}'")
+        _record_on_index(index, url, {"model_id": model.model_id, "connector_id": model.connector_id,
+                                      "endpoint": model.endpoint, "model_hash": health.get("model_hash"),
+                                      "ingest_pipeline": pipeline})
     return 0
+
+
+def _record_on_index(index, url: str, record: dict) -> None:
+    """Record the model on the index (created if missing) and print a curl line that queries it with words."""
+    if not index.client.indices.exists(index=index.index_name):
+        index.create()
+    index.record_remote_model(record)
+    body = ('{"size": 5, "_source": ["caption", "path"], "query": {"neural_sparse": {"sparse": '
+            f'{{"query_text": "a dog catching a frisbee", "model_id": "{record["model_id"]}"}}}}}}}}')
+    print(f"curl -s -H 'Content-Type: application/json' {url}/{index.index_name}/_search -d '{body}'")
 
 
 def register_inference_free(args: argparse.Namespace) -> int:
@@ -124,11 +129,6 @@ def register_inference_free(args: argparse.Namespace) -> int:
     model_id = register_tokenize_model(index.client, encoder.tokenize_model_files(), name=name)
     print(f"model_id: {model_id}  (SPARSE_TOKENIZE: tokenizer.json + idf.json of {args.model})")
     if args.index:
-        if not index.client.indices.exists(index=args.index):
-            index.create()
-        index.record_remote_model({"model_id": model_id, "function_name": "SPARSE_TOKENIZE",
-                                   "model_hash": encoder.provenance()["model_hash"]})
-        body = ('{"size": 5, "_source": ["caption", "path"], "query": {"neural_sparse": {"sparse": '
-                f'{{"query_text": "a dog catching a frisbee", "model_id": "{model_id}"}}}}}}}}')
-        print(f"curl -s -H 'Content-Type: application/json' {url}/{args.index}/_search -d '{body}'")
+        _record_on_index(index, url, {"model_id": model_id, "function_name": "SPARSE_TOKENIZE",
+                                      "model_hash": encoder.provenance()["model_hash"]})
     return 0

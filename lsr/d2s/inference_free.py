@@ -1,6 +1,6 @@
 """Training inference-free queries: a non-negative weight per vocabulary token, by the D2S distillation loss.
 
-A caption (query) is its own distinct tokens, each weighted w[t] = relu(table[t]); an image (document) is
+A caption (query) is its own distinct tokens, each weighted w[t] = clamp(table[t], 0, 64); an image (document) is
 the D2S projection of its dense vector. score(caption, image) = sum over the caption's tokens of
 w[t] * image[t], distilled from the frozen dense model's scores exactly as D2S is (soft-label
 cross-entropy, both directions, temperature tau), with the L1 penalty (quadratic warm-up) on the query
@@ -30,8 +30,9 @@ from lsr.d2s.model import D2SModel, pad_token_ids
 from lsr.d2s.schedules import sparsity_weight
 from lsr.data.split import PairedSplit
 from lsr.devices import resolve_device
+from lsr.encoders.inference_free import WEIGHT_CEILING, distinct_non_special, query_vectors
 from lsr.eval.metrics import t2i_metrics
-from lsr.sparse import SparseBatch, SparseVector, flops
+from lsr.sparse import flops
 
 log = logging.getLogger(__name__)
 
@@ -62,28 +63,15 @@ class InferenceFreeResult:
 
 def own_tokens(token_ids: Sequence[np.ndarray], special_ids: Sequence[int]) -> list[np.ndarray]:
     """Each text's distinct token ids without special tokens (what a query keeps)."""
-    special = np.asarray(sorted(special_ids), dtype=np.int64)
-    return [np.unique(t)[~np.isin(np.unique(t), special)] for t in token_ids]
+    return [distinct_non_special(t, sorted(special_ids)) for t in token_ids]
 
 
 def table_scores(table: torch.Tensor, tokens: torch.Tensor, docs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(documents x queries) scores and the queries' weights (batch, L) for padded query tokens (-1 = pad)."""
     valid = tokens >= 0
     safe = tokens.clamp(min=0)
-    weights = table[safe].clamp(0.0, 64.0) * valid  # OpenSearch takes query weights up to 64
+    weights = table[safe].clamp(0.0, WEIGHT_CEILING) * valid  # OpenSearch takes query weights up to 64
     return torch.einsum("ibl,bl->ib", docs[:, safe], weights), weights
-
-
-def query_vectors(table: np.ndarray, token_ids: Sequence[np.ndarray]) -> SparseBatch:
-    """Sparse query vectors: each query's tokens weighted by the table (zero weights dropped)."""
-    from lsr.encoders.inference_free import WEIGHT_CEILING, WEIGHT_FLOOR
-
-    table = np.clip(np.asarray(table, dtype=np.float32), WEIGHT_FLOOR, WEIGHT_CEILING)  # as the encoder and the node
-    vectors = []
-    for ids in token_ids:
-        ids = np.asarray(ids, dtype=np.int32)
-        vectors.append(SparseVector(ids, table[ids]))
-    return SparseBatch.from_vectors(vectors, len(table))
 
 
 def evaluate_table(model: D2SModel, table: np.ndarray, split: PairedSplit, query_tokens: Sequence[np.ndarray],
@@ -181,7 +169,7 @@ def train_table(model: D2SModel, table: np.ndarray, train_split: PairedSplit, tr
         p.requires_grad_(True)
     model.eval()
     result.seconds = time.perf_counter() - t_start
-    return np.clip(best[0], 0.0, 64.0).astype(np.float32), result
+    return np.clip(best[0], 0.0, WEIGHT_CEILING).astype(np.float32), result
 
 
 def save_training(directory: str | Path, config: InferenceFreeConfig, result: InferenceFreeResult) -> None:

@@ -54,6 +54,23 @@ def query_tokenizer(vocab: "Vocabulary"):
     return tokenizer
 
 
+def distinct_non_special(ids: Sequence[int], special: Sequence[int]) -> np.ndarray:
+    """A text's token ids as a query keeps them: each once, sorted, special tokens dropped (int32)."""
+    ids = np.unique(np.asarray(ids, dtype=np.int64))
+    return ids[~np.isin(ids, np.asarray(special, dtype=np.int64))].astype(np.int32)
+
+
+def clip_table(table: np.ndarray) -> np.ndarray:
+    """The weights every backend uses: the table clipped into [`WEIGHT_FLOOR`, `WEIGHT_CEILING`]."""
+    return np.clip(np.asarray(table, dtype=np.float32), WEIGHT_FLOOR, WEIGHT_CEILING).astype(np.float32)
+
+
+def query_vectors(table: np.ndarray, token_ids: Sequence[np.ndarray]) -> SparseBatch:
+    """Sparse query vectors: each query's distinct tokens weighted by the (clipped) table."""
+    weights = clip_table(table)
+    return SparseBatch.from_vectors([SparseVector(ids, weights[ids]) for ids in token_ids], len(weights))
+
+
 class QueryTokens:
     """Text -> its distinct non-special WordPiece ids, as ML Commons' SPARSE_TOKENIZE model tokenizes."""
 
@@ -63,11 +80,8 @@ class QueryTokens:
         self.special = np.array(sorted(vocab.special_ids), dtype=np.int64)
 
     def __call__(self, texts: Sequence[str]) -> list[np.ndarray]:
-        out = []
-        for encoding in self.tokenizer.encode_batch(list(texts), add_special_tokens=False):
-            ids = np.unique(np.asarray(encoding.ids, dtype=np.int64))
-            out.append(ids[~np.isin(ids, self.special)].astype(np.int32))
-        return out
+        return [distinct_non_special(e.ids, self.special)
+                for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
     def tokenizer_json(self) -> str:
         return self.tokenizer.to_str()
@@ -165,7 +179,7 @@ class InferenceFreeEncoder(D2SEncoder):
         if table.shape != (model.config.vocab_size,) or np.any(table < 0) or not np.all(np.isfinite(table)):
             raise ValueError(f"The query table must hold {model.config.vocab_size} finite non-negative weights, "
                              f"got shape {table.shape}.")
-        self.table = np.clip(table, WEIGHT_FLOOR, WEIGHT_CEILING).astype(np.float32)
+        self.table = clip_table(table)
         self.name = self.name.replace("+d2s", "+d2s-inference-free")
         self._tokens: QueryTokens | None = None
 
@@ -178,8 +192,7 @@ class InferenceFreeEncoder(D2SEncoder):
     def encode_query(self, texts: Sequence[str], expand: bool = True, batch_size: int = 128,
                      show_progress: bool = False) -> SparseBatch:
         """Each query's distinct tokens weighted by the table (`expand` has no effect: never expanded)."""
-        return SparseBatch.from_vectors([SparseVector(ids, self.table[ids]) for ids in self.query_tokens(_texts(texts))],
-                                        self.vocab_size)
+        return query_vectors(self.table, self.query_tokens(_texts(texts)))
 
     def save_pretrained(self, directory: str | Path) -> None:
         """The D2S model, its config marked inference-free, and the query table."""

@@ -38,12 +38,23 @@ def _row(name: str, scores: np.ndarray, query_doc: np.ndarray, queries=None, doc
     return row
 
 
-def quality_rows(split, vocab, default, table_only=None, joint=None) -> list[dict]:
-    """Text->image rows of one split (module docstring); `default` etc. are encoders."""
+def start_tables(vocab) -> list[tuple[str, np.ndarray]]:
+    """The untrained tables, computed once for every split: OpenSearch's stock IDF and our training IDF."""
     from lsr.data.sources import load_pairs
     from lsr.encoders.inference_free import idf_from_token_ids, stock_idf
     from lsr.experiment import split_query_tokens
-    from lsr.d2s.inference_free import query_vectors
+
+    train_tokens = split_query_tokens(load_pairs("proxy:f30k", "train", vocab=vocab), vocab)
+    return [("(a) stock bert-uncased IDF (OpenSearch's analyzer table), default documents", stock_idf(vocab)),
+            ("IDF over the training captions (the initial table), default documents",
+             idf_from_token_ids(train_tokens, len(vocab)))]
+
+
+def quality_rows(split, vocab, default, tables, table_only=None, joint=None) -> list[dict]:
+    """Text->image rows of one split (module docstring); `default` etc. are encoders, `tables` the
+    untrained (name, table) pairs of `start_tables`."""
+    from lsr.encoders.inference_free import query_vectors
+    from lsr.experiment import split_query_tokens
 
     qd = split.query_doc
     docs = default.encode_dense(split.doc_emb)
@@ -53,10 +64,7 @@ def quality_rows(split, vocab, default, table_only=None, joint=None) -> list[dic
         rows.append(_row(f"D2S default, {'expanded' if expand else 'no-expansion'} queries (MiniLM + projection)",
                          q.dot(docs), qd, q, docs))
     tokens = split_query_tokens(split, vocab)
-    train_tokens = split_query_tokens(load_pairs("proxy:f30k", "train", vocab=vocab), vocab)
-    tables = [("(a) stock bert-uncased IDF (OpenSearch's analyzer table), default documents", stock_idf(vocab)),
-              ("IDF over the training captions (the initial table), default documents",
-               idf_from_token_ids(train_tokens, len(vocab)))]
+    tables = list(tables)
     if table_only is not None:
         tables.append(("(b) learned table, default documents (frozen)", table_only.table))
     for name, table in tables:
@@ -158,11 +166,11 @@ def inference_free_table(default_dir: str, table_only_dir: str | None = None, jo
     report = {"direction": "text->image", "source": "caption proxy (MiniLM teacher, caption 0 plays the image)",
               "models": {"default": default_dir, "table_only": table_only_dir, "joint": joint_dir},
               "quality": {}, "table": {}}
-    first = None
+    first, tables = None, start_tables(vocab)
     for spec in splits:
         split = load_split_spec(spec, vocab)
         first = first or split
-        rows = quality_rows(split, vocab, default, table_only, joint)
+        rows = quality_rows(split, vocab, default, tables, table_only, joint)
         report["quality"][split.name] = rows
         report["table"][split.name] = {r["mode"]: r for r in rows}
     if table_only_dir and first is not None:

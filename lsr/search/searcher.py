@@ -102,11 +102,8 @@ class SparseSearcher:
         if rerank is not None or hybrid is not None:
             raise ValueError("A set index scores with score_mode='max'|'sum'|'avg'; rerank= and hybrid= need an index "
                              "of one vector per document written with dense=.")
-        phrasings = [text] if isinstance(text, str) else list(text)
-        if not phrasings:
-            raise ValueError("The query set is empty; give at least one phrasing.")
-        queries = [self.encode_query(t, expand) for t in phrasings]
-        return self.backend.search(queries[0] if len(queries) == 1 else queries, k=k, **options)
+        phrasings = [text] if isinstance(text, str) else list(text)  # an empty set: the backend says so
+        return self.backend.search([self.encode_query(t, expand) for t in phrasings], k=k, **options)
 
     def _dense_query(self, text: str):
         if not hasattr(self.encoder, "encode_query_dense"):

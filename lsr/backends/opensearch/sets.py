@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from lsr.backends.base import Hit, IndexReport
-from lsr.backends.opensearch.client import connect, load_definition
+from lsr.backends.opensearch.client import connect, load_definition, read_with_retries
 from lsr.backends.opensearch.features import FeatureNaming
 from lsr.backends.opensearch.index import TOP_LEVEL_METADATA
 from lsr.backends.opensearch.query import QueryRules, build_query
@@ -118,9 +118,9 @@ class OpenSearchSetIndex:
         k = check_k(k)
         queries = [query] if isinstance(query, SparseVector) else list(query)
         body, divide = self.request(queries, k, score_mode, query_mode)
-        if not body or not self.client.indices.exists(index=self.index_name):
+        if not body or not read_with_retries(self.client, self.client.indices.exists, index=self.index_name):
             return []
-        response = self.client.search(index=self.index_name, body=body)
+        response = read_with_retries(self.client, self.client.search, index=self.index_name, body=body)
         hits = []
         for h in response["hits"]["hits"]:
             source = dict(h.get("_source") or {})
