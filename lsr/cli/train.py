@@ -1,0 +1,99 @@
+"""`lsr train`: its flags, and the two trainings it runs (D2S, or inference-free query tables)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    from lsr.d2s.train import TrainConfig
+
+    d = TrainConfig()
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=d.epochs)
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="caption-image pairs per step")
+    g.add_argument("--temperature", type=float, default=d.temperature, help="teacher softmax temperature tau")
+    g.add_argument("--sparsity", choices=("l1", "flops"), default=d.sparsity)
+    g.add_argument("--lambda-q", type=float, default=d.lambda_q, help="sparsity weight on captions")
+    g.add_argument("--lambda-d", type=float, default=d.lambda_d, help="sparsity weight on images")
+    g.add_argument("--sparsity-warmup", type=float, default=d.sparsity_warmup,
+                   help="fraction of steps over which lambda grows quadratically")
+    g.add_argument("--lr", type=float, default=d.lr, help="learning rate of projector and LayerNorm")
+    g.add_argument("--lr-proj", type=float, default=d.lr_proj, help="learning rate of the input Linear")
+    g.add_argument("--lr-schedule", choices=("linear", "constant"), default=d.lr_schedule)
+    g.add_argument("--lr-warmup", type=float, default=d.lr_warmup)
+    g.add_argument("--select-on", choices=("mean_r1", "t2i_r1", "last"), default=d.select_on)
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+
+
+def train_config(args):
+    from lsr.d2s.train import TrainConfig
+
+    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, temperature=args.temperature,
+                       sparsity=args.sparsity, lambda_q=args.lambda_q, lambda_d=args.lambda_d,
+                       sparsity_warmup=args.sparsity_warmup, lr=args.lr, lr_proj=args.lr_proj,
+                       lr_schedule=args.lr_schedule, lr_warmup=args.lr_warmup, select_on=args.select_on,
+                       seed=args.seed, device=args.device)
+
+
+def add_data_args(p: argparse.ArgumentParser, default_eval: tuple[str, ...]) -> None:
+    p.add_argument("--data", default="proxy:f30k",
+                   help="pairs source: proxy:f30k (caption proxy), d2s:FOLDER (D2S parquet layout), npy:FOLDER")
+    p.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--dev", default="proxy:f30k/dev", help="validation split SOURCE/SPLIT for checkpoint selection")
+    p.add_argument("--eval", nargs="+", default=list(default_eval), metavar="SOURCE/SPLIT",
+                   help="evaluation splits, e.g. proxy:f30k/test proxy:coco/test d2s:DIR/test")
+
+
+def cmd_train(args) -> int:
+    from lsr.experiment import ExperimentConfig, report_text, run_experiment
+
+    cfg = ExperimentConfig(data=args.data, out_dir=args.out, train_images=args.train_images,
+                           eval_sets=tuple(args.eval), dev_set=args.dev, init=args.init, init_dir=args.init_dir,
+                           train=train_config(args), procrustes=not args.no_procrustes,
+                           baselines=not args.no_baselines, max_flops=args.max_flops or None)
+    if args.query_encoder == "inference-free":
+        return train_inference_free(args, cfg)
+    if args.documents or args.freeze_documents:
+        raise ValueError("--documents / --freeze-documents go with --query-encoder inference-free.")
+    report = run_experiment(cfg)
+    print(report_text(report))
+    print_published(report)
+    print(f"\nmodel: {Path(args.out) / 'model'}   report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def train_inference_free(args, cfg) -> int:
+    from lsr.d2s.inference_free import InferenceFreeConfig
+    from lsr.experiment import run_inference_free
+
+    if_cfg = InferenceFreeConfig(epochs=args.epochs, batch_size=args.batch_size, temperature=args.temperature,
+                                 lambda_q=args.lambda_q, lambda_d=args.lambda_d, sparsity_warmup=args.sparsity_warmup,
+                                 lr_table=args.lr_table, lr=args.lr, lr_proj=args.lr_proj, seed=args.seed,
+                                 device=args.device, train_documents=not args.freeze_documents)
+    if args.freeze_documents and not args.documents:
+        raise ValueError("--freeze-documents needs --documents MODEL_DIR (the frozen model's documents).")
+    report = run_inference_free(cfg, args.documents, if_cfg)
+    print(f"inference-free queries, best dev epoch {report['best_epoch']} (documents: {report['documents']}, "
+          f"{'trained' if report['documents_trained'] else 'frozen'})")
+    for name, row in report["results"].items():
+        t2i = row["t2i"]
+        print(f"  {name}: text->image R@1/5/10 {t2i['R@1']:.1f} / {t2i['R@5']:.1f} / {t2i['R@10']:.1f}  "
+              f"q nnz {row['query_nnz']:.1f}  d nnz {row['doc_nnz']:.1f}  FLOPs {row['flops']:.2f}")
+    print(f"\nmodel: {Path(args.out) / 'model'}   report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def print_published(report: dict) -> None:
+    """Published figures beside ours, for caption-proxy runs on Flickr30k / COCO test."""
+    from lsr.eval.published import compare_table
+
+    for name, rows in report["results"].items():
+        if report["label"] != "caption proxy" or "test" not in name:
+            continue
+        dataset = "coco5k" if "coco" in name else "f30k1k"
+        ours = {f"{label} ({report['label']})": {d: rows[label][d] for d in ("t2i", "i2t")}
+                for label in ("dense cosine (teacher)", "D2S sparse, expanded queries")}
+        print("\n" + compare_table(ours, dataset))
