@@ -11,12 +11,13 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Literal
 
+from lsr.backends.opensearch.connection import DEFAULT_URL, PASSWORD_ENV, URL_ENV, USER_ENV, Connection
+
 if TYPE_CHECKING:  # the CLI imports backends lazily, when a command needs one
     from lsr.backends.base import SparseBackend
     from lsr.vocab import Vocabulary
 
 BACKENDS = ("embedded", "opensearch")
-DEFAULT_URL = "http://127.0.0.1:9200"
 OpenMode = Literal["open", "create", "update"]
 
 
@@ -26,15 +27,58 @@ class BackendUnavailable(ValueError):
 
 def default_url() -> str:
     """The OpenSearch URL used when `--url` is not given: $OPENSEARCH_URL, else the local node."""
-    return os.environ.get("OPENSEARCH_URL", DEFAULT_URL)
+    return os.environ.get(URL_ENV, DEFAULT_URL)
+
+
+def add_connection_args(p: argparse.ArgumentParser) -> None:
+    """`--url` and the options users of a secured cluster expect (credentials, TLS, timeouts, retries)."""
+    g = p.add_argument_group("OpenSearch connection")
+    g.add_argument("--url", default=None,
+                   help=f"OpenSearch URL, http or https (default: {URL_ENV} or {DEFAULT_URL}; `lsr opensearch start`)")
+    g.add_argument("--user", default=None, help=f"basic-auth user (default: {USER_ENV}); the password comes from "
+                   f"{PASSWORD_ENV} or --password-file, never from the command line")
+    g.add_argument("--password-file", default=None, metavar="FILE", help="read the password from this file")
+    g.add_argument("--password", action=_RefusePassword, help=argparse.SUPPRESS)  # else argparse takes it for
+    # an abbreviation of --password-file and would print the password as a missing file's name
+    g.add_argument("--ca-certs", default=None, metavar="PEM", help="CA bundle that signed the node's certificate")
+    g.add_argument("--client-cert", default=None, metavar="PEM", help="client certificate for mutual TLS")
+    g.add_argument("--client-key", default=None, metavar="PEM", help="its private key (if not in --client-cert)")
+    g.add_argument("--insecure", action="store_true",
+                   help="do not verify the node's TLS certificate (warns; prefer --ca-certs)")
+    g.add_argument("--request-timeout", type=float, default=60.0, metavar="S", help="seconds per request")
+    g.add_argument("--retries", type=int, default=3, help="tries of a read on a lost connection")
+
+
+class _RefusePassword(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"--password is not taken on the command line (other users can read it in the process "
+                     f"list); set {PASSWORD_ENV} or pass --password-file FILE.")
+
+
+def connection(args: argparse.Namespace) -> Connection:
+    """The `Connection` named by the `add_connection_args` flags (and the environment)."""
+    from pathlib import Path
+
+    options = {"ca_certs": getattr(args, "ca_certs", None), "client_cert": getattr(args, "client_cert", None),
+               "client_key": getattr(args, "client_key", None), "verify": not getattr(args, "insecure", False),
+               "timeout": getattr(args, "request_timeout", 60.0), "retries": getattr(args, "retries", 3)}
+    if getattr(args, "user", None):
+        options["user"] = args.user
+    password_file = getattr(args, "password_file", None)
+    if password_file:
+        try:
+            options["password"] = Path(password_file).read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise FileNotFoundError(f"Cannot read --password-file {password_file} ({exc.strerror}).") from None
+    return Connection.from_env(getattr(args, "url", None), **options)
 
 
 def add_backend_args(p: argparse.ArgumentParser, searching: bool) -> None:
-    """Add `--backend --index --url --kind` and `--mode` (searching) or `--overwrite` (indexing) to `p`."""
+    """Add `--backend --index --kind`, the connection flags, and `--mode` (searching) or `--overwrite`
+    (indexing) to `p`."""
     p.add_argument("--backend", choices=BACKENDS, default="embedded")
     p.add_argument("--index", required=True, help="embedded: index directory; opensearch: index name")
-    p.add_argument("--url", default=default_url(),
-                   help=f"OpenSearch URL (default: OPENSEARCH_URL or {DEFAULT_URL}; `lsr opensearch start`)")
+    add_connection_args(p)
     p.add_argument("--kind", choices=("rank_features", "seismic"), default="rank_features",
                    help="OpenSearch index kind: exact rank_features, or seismic sparse ANN")
     if searching:
@@ -49,7 +93,7 @@ def describe(args: argparse.Namespace) -> str:
     """Where the index named by the backend flags lives, for messages."""
     if args.backend == "embedded":
         return str(args.index)
-    return f"OpenSearch index {args.index!r} at {args.url}"
+    return f"OpenSearch index {args.index!r} at {connection(args).url}"
 
 
 def search_options(args: argparse.Namespace) -> dict:
@@ -94,20 +138,19 @@ def _open_embedded(args: argparse.Namespace, mode: OpenMode, vocab_size: int | N
 
 def _open_opensearch(args: argparse.Namespace, vocab: Vocabulary | None, mode: OpenMode,
                      vocab_size: int | None, missing_hint: str) -> SparseBackend:
-    from lsr.backends.opensearch import OpenSearchIndex
+    from lsr.backends.opensearch import NodeUnavailableError, OpenSearchIndex
 
     if vocab is not None and vocab_size is not None and vocab_size > len(vocab):
         raise ValueError(f"Vectors over {vocab_size} tokens cannot be named with a {len(vocab)}-token vocabulary.")
-    index = OpenSearchIndex(args.url, index=args.index, kind=args.kind, vocab=vocab)
+    conn = connection(args)
+    index = OpenSearchIndex(conn, index=args.index, kind=args.kind, vocab=vocab)
     try:
-        from opensearchpy.exceptions import ConnectionError as NodeDown
-
         if mode == "open":
-            if not index.client.indices.exists(index=args.index):
+            if not index.exists():
                 raise FileNotFoundError(f"No {describe(args)}; {missing_hint}.")
         else:  # create and update: an existing index is kept (and its mapping checked) unless --overwrite
             index.create(overwrite=bool(getattr(args, "overwrite", False)), dense_dim=getattr(args, "dense_dim", None))
-    except NodeDown as exc:
-        raise BackendUnavailable(f"Cannot reach OpenSearch at {args.url} ({exc.__class__.__name__}); start the "
-                                 "local node with `lsr opensearch start` or pass --url / set OPENSEARCH_URL.") from exc
+    except NodeUnavailableError as exc:
+        raise BackendUnavailable(f"Cannot reach OpenSearch at {conn.url}; start the local node with "
+                                 "`lsr opensearch start` or pass --url / set OPENSEARCH_URL.") from exc
     return index

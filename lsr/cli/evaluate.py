@@ -13,7 +13,7 @@ import argparse
 import re
 from pathlib import Path
 
-from lsr.cli.backends import BACKENDS, default_url
+from lsr.cli.backends import BACKENDS, add_connection_args, connection
 
 LABELS = {"D2S sparse, expanded queries": ("d2s-exp", True), "D2S sparse, no-expansion queries": ("d2s-noexp", False)}
 
@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dev", default="proxy:f30k/dev", metavar="SOURCE/SPLIT", help="split for --max-flops")
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="also retrieve the D2S rows through this backend and check them against the matrix path")
-    p.add_argument("--url", default=default_url(), help="OpenSearch URL (with --backend opensearch)")
+    add_connection_args(p)
     p.add_argument("--index-prefix", default="lsr-eval",
                    help="OpenSearch index names start with this (each is recreated)")
     p.add_argument("--rerank", choices=("dense",), default=None,
@@ -53,7 +53,7 @@ def backend_factory(args: argparse.Namespace, vocab, split_name: str):
 
     def make(name: str):
         index_name = re.sub(r"[^a-z0-9_-]+", "-", f"{args.index_prefix}-{split_name}-{name}".lower())
-        index = OpenSearchIndex(args.url, index=index_name, vocab=vocab)
+        index = OpenSearchIndex(connection(args), index=index_name, vocab=vocab)
         index.drop()  # the first write creates it afresh (with a dense field when the vectors come with one)
         return index
 

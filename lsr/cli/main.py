@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("lsr").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, ConnectionError, PermissionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -27,8 +27,9 @@ def open_set_index(args: argparse.Namespace, vocab, create: bool):
     """The set index named by --backend / --index (embedded: a directory; OpenSearch: an index name)."""
     if args.backend == "opensearch":
         from lsr.backends.opensearch.sets import OpenSearchSetIndex
+        from lsr.cli.backends import connection
 
-        return OpenSearchSetIndex(args.url, index=args.index, vocab=vocab)
+        return OpenSearchSetIndex(connection(args), index=args.index, vocab=vocab)
     from lsr.backends.embedded_sets import EmbeddedSetIndex
 
     if create:

@@ -12,6 +12,8 @@ import time
 
 def add_parser(subparsers) -> None:
     """Register `opensearch` with its start / stop / status actions on the `lsr` sub-command parsers."""
+    from lsr.cli.backends import add_connection_args
+
     p = subparsers.add_parser("opensearch", help="start, stop or inspect a local OpenSearch node (no Docker)")
     p.add_argument("action", choices=("start", "stop", "status", "register"))
     p.add_argument("--port", type=int, default=None, help="HTTP port (default: LSR_OPENSEARCH_PORT or 9200)")
@@ -24,11 +26,11 @@ def add_parser(subparsers) -> None:
     g.add_argument("--model", help="the D2S model directory `lsr serve` runs (checked against its /healthz)")
     g.add_argument("--serve-url", default="http://127.0.0.1:8001", help="where `lsr serve` listens")
     g.add_argument("--index", default=None, help="OpenSearch index to record the model id on (and search in curl)")
-    g.add_argument("--url", default=None, help="OpenSearch URL (default: OPENSEARCH_URL or the local node)")
     g.add_argument("--name", default="lsr-d2s", help="connector and model name")
     g.add_argument("--no-expansion", action="store_true", help="queries keep only their own tokens")
     g.add_argument("--inference-free", action="store_true",
                    help="upload --model's query table as a SPARSE_TOKENIZE model (no `lsr serve` needed)")
+    add_connection_args(p)
     p.set_defaults(func=cmd_opensearch)
 
 
@@ -74,7 +76,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     """Register (or find) the remote model, install the ingest pipeline, record both, print a curl line."""
     from lsr.backends.opensearch import OpenSearchIndex
     from lsr.backends.opensearch.ml import install_ingest_pipeline, register_remote_model
-    from lsr.cli.backends import default_url
+    from lsr.cli.backends import connection
 
     if args.inference_free:
         return register_inference_free(args)
@@ -86,14 +88,14 @@ def cmd_register(args: argparse.Namespace) -> int:
         if health.get("model_hash") != wanted:
             raise ValueError(f"`lsr serve` at {args.serve_url} runs model {health.get('model_hash')}, not {args.model} "
                              f"({wanted}); restart it with --model {args.model}.")
-    url = args.url or default_url()
-    index = OpenSearchIndex(url, index=args.index or "lsr")
+    conn = connection(args)
+    index = OpenSearchIndex(conn, index=args.index or "lsr")
     model = register_remote_model(index.client, args.serve_url, name=args.name, expand=not args.no_expansion)
     pipeline = install_ingest_pipeline(index.client, model.model_id)
     print(f"model_id: {model.model_id}  (connector {model.connector_id}, endpoint {model.endpoint})")
     print(f"ingest pipeline: {pipeline}  (POST INDEX/_doc?pipeline={pipeline} with a \"caption\")")
     if args.index:
-        _record_on_index(index, url, {"model_id": model.model_id, "connector_id": model.connector_id,
+        _record_on_index(index, conn.url, {"model_id": model.model_id, "connector_id": model.connector_id,
                                       "endpoint": model.endpoint, "model_hash": health.get("model_hash"),
                                       "ingest_pipeline": pipeline})
     return 0
@@ -113,7 +115,7 @@ def register_inference_free(args: argparse.Namespace) -> int:
     """Upload the model's query table as a SPARSE_TOKENIZE model, record its id on the index, print a curl line."""
     from lsr.backends.opensearch import OpenSearchIndex
     from lsr.backends.opensearch.tokenize_model import register_tokenize_model
-    from lsr.cli.backends import default_url
+    from lsr.cli.backends import connection
     from lsr.encoders.inference_free import InferenceFreeEncoder
     from lsr.encoders.sparse import D2SEncoder
 
@@ -123,12 +125,12 @@ def register_inference_free(args: argparse.Namespace) -> int:
     if not isinstance(encoder, InferenceFreeEncoder):
         raise ValueError(f"{args.model} has no inference-free query table; train one with "
                          "`lsr train --query-encoder inference-free`.")
-    url = args.url or default_url()
-    index = OpenSearchIndex(url, index=args.index or "lsr")
+    conn = connection(args)
+    index = OpenSearchIndex(conn, index=args.index or "lsr")
     name = args.name if args.name != "lsr-d2s" else "lsr-inference-free"
     model_id = register_tokenize_model(index.client, encoder.tokenize_model_files(), name=name)
     print(f"model_id: {model_id}  (SPARSE_TOKENIZE: tokenizer.json + idf.json of {args.model})")
     if args.index:
-        _record_on_index(index, url, {"model_id": model_id, "function_name": "SPARSE_TOKENIZE",
+        _record_on_index(index, conn.url, {"model_id": model_id, "function_name": "SPARSE_TOKENIZE",
                                       "model_hash": encoder.provenance()["model_hash"]})
     return 0

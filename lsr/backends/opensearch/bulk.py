@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from lsr.backends.opensearch.client import explain_failure
 from lsr.backends.base import IndexReport
 from lsr.backends.validate import id_problem, metadata_problem, vector_problem
 from lsr.sparse import SparseVector
@@ -113,6 +114,9 @@ def stream_bulk(client, index: str, docs: Iterable[Document], to_source: Callabl
                     attempt += 1
                     time.sleep(min(cfg.max_backoff, cfg.initial_backoff * 2 ** (attempt - 1)))
             except (OSConnectionError, ConnectionTimeout) as exc:
+                clear = explain_failure(client, exc)  # TLS trouble: retrying cannot help
+                if clear is not None:
+                    raise clear from None
                 actions = [a for a in actions if a["_id"] not in finished]
                 attempt = attempt + 1 if not finished else 1
                 if attempt > cfg.connection_retries:

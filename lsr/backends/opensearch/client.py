@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -46,18 +47,19 @@ def two_phase_pipeline(overrides: Mapping[str, Any] | None = None) -> dict:
     return definition
 
 
-def connect(url: str, timeout: float = 60.0):
-    """An opensearch-py client for `url` (plain HTTP or HTTPS with credentials in the URL)."""
-    try:
-        from opensearchpy import OpenSearch
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError("The OpenSearch backend needs opensearch-py: pip install 'mm-lsr-opensearch[opensearch]'") from exc
-    # pool_maxsize: parallel bulk keeps several requests in flight; a pool of 1 would reconnect for each
-    return OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False, serializer=_serializer(),
-                      pool_maxsize=8)
+def connect(target, timeout: float | None = None):
+    """An opensearch-py client for `target`: a URL (credentials and CA from the environment, see
+    `Connection.from_env`), a `Connection`, or an existing client (returned as it is)."""
+    from lsr.backends.opensearch.connection import Connection
+
+    if isinstance(target, str):
+        target = Connection.from_env(target, **({"timeout": timeout} if timeout else {}))
+    elif isinstance(target, Connection) and timeout:
+        target = replace(target, timeout=timeout)
+    return target.client() if isinstance(target, Connection) else target
 
 
-def _serializer():
+def serializer():
     """opensearch-py's JSON serializer, with orjson (about 5x faster on bulk bodies) when it is installed."""
     from opensearchpy.serializer import JSONSerializer
 
@@ -82,6 +84,14 @@ class NodeUnavailableError(ConnectionError):
     """The OpenSearch node does not answer (down, restarting, or another URL)."""
 
 
+class CertificateVerifyError(ConnectionError):
+    """The node's TLS certificate is not trusted (or the URL's scheme does not match the node's)."""
+
+
+class AccessDeniedError(PermissionError):
+    """The node refused the credentials (401) or the user's rights (403)."""
+
+
 READ_TRIES = 3
 READ_BACKOFF_S = 0.5
 
@@ -96,17 +106,47 @@ def node_url(client) -> str:
     return f"{scheme}://{host.get('host', '?')}:{host.get('port', '?')}"
 
 
-def read_with_retries(client, call, *args, tries: int = READ_TRIES, backoff: float = READ_BACKOFF_S, **kwargs):
+def explain_failure(client, exc: Exception) -> Exception | None:
+    """A clear error for a TLS or credentials failure of `client` (None for other failures)."""
+    from opensearchpy.exceptions import AuthenticationException, AuthorizationException, SSLError
+
+    url = node_url(client)
+    if isinstance(exc, SSLError):
+        return CertificateVerifyError(
+            f"TLS with OpenSearch at {url} failed: {str(getattr(exc, 'info', exc))[:160]}. If the node's "
+            "certificate is signed by your own CA, pass --ca-certs FILE (Connection(ca_certs=...)); turning "
+            "verification off (--insecure) encrypts without knowing who answers.")
+    if isinstance(exc, AuthenticationException):
+        return AccessDeniedError(
+            f"OpenSearch at {url} refused the credentials (HTTP 401). Check --user and the password "
+            "(OPENSEARCH_USER / OPENSEARCH_PASSWORD).")
+    if isinstance(exc, AuthorizationException):
+        return AccessDeniedError(
+            f"OpenSearch at {url} denied this request to the user (HTTP 403); ask the cluster's admin for the "
+            "index's read/write permissions.")
+    return None
+
+
+def read_with_retries(client, call, *args, tries: int | None = None, backoff: float = READ_BACKOFF_S, **kwargs):
     """Run a read (search, msearch, exists) and retry it on a lost connection (reads are idempotent); after
-    `tries`, raise `NodeUnavailableError` naming the URL and what to do."""
+    `tries` (default: the client's `read_tries`, else 3), raise `NodeUnavailableError` naming the URL and
+    what to do. TLS and credentials failures are not retried: they raise `CertificateVerifyError` /
+    `AccessDeniedError` at once."""
     import time
 
     from opensearchpy.exceptions import ConnectionError as ClientConnectionError
+    from opensearchpy.exceptions import TransportError
 
+    tries = tries or getattr(client, "read_tries", READ_TRIES)
     for attempt in range(tries):
         try:
             return call(*args, **kwargs)
-        except ClientConnectionError as exc:
+        except TransportError as exc:
+            clear = explain_failure(client, exc)
+            if clear is not None:
+                raise clear from None
+            if not isinstance(exc, ClientConnectionError):
+                raise
             if attempt + 1 == tries:
                 raise NodeUnavailableError(
                     f"OpenSearch at {node_url(client)} does not answer after {tries} tries ({exc.__class__.__name__}: "

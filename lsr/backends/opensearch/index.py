@@ -60,7 +60,7 @@ class OpenSearchIndex(OpenSearchModes, SparseBackend):
         vocabulary's size."""
         if kind not in KINDS:
             raise ValueError(f"Unknown index kind {kind!r}; choose one of {', '.join(KINDS)}.")
-        self.client = connect(client_or_url) if isinstance(client_or_url, str) else client_or_url
+        self.client = connect(client_or_url)
         self.index_name = index
         self.kind = kind
         self.field = field
@@ -85,7 +85,7 @@ class OpenSearchIndex(OpenSearchModes, SparseBackend):
         ``approximate_threshold``, ``quantization_ceiling_ingest`` ...); `dense_dim` adds the
         ``knn_vector`` field of re-ranking and hybrid search (``mappings/dense_knn.json``).
         """
-        exists = self.client.indices.exists(index=self.index_name)
+        exists = self.exists()
         if exists and not overwrite:
             self._check_existing()
             return False
@@ -138,11 +138,15 @@ class OpenSearchIndex(OpenSearchModes, SparseBackend):
                 log.info("created OpenSearch index %r (%s)", self.index_name, self.kind)
             self._exists = True
 
+    def exists(self) -> bool:
+        """Whether the index is on the cluster (a read: retried, TLS and credentials failures explained)."""
+        return bool(read_with_retries(self.client, self.client.indices.exists, index=self.index_name))
+
     def _read(self) -> bool:
         """Before a read: refresh once after writes; False when the index does not exist."""
         if self._dirty:
             self.refresh()
-        return self._exists or bool(read_with_retries(self.client, self.client.indices.exists, index=self.index_name))
+        return self._exists or self.exists()
 
     def provenance(self) -> dict[str, Any] | None:
         return self._meta().get("lsr") if self._read() else None

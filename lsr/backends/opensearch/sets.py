@@ -30,7 +30,7 @@ class OpenSearchSetIndex:
 
     def __init__(self, client_or_url, index: str = "lsr-sets", vocab: Vocabulary | None = None,
                  rules: QueryRules | None = None):
-        self.client = connect(client_or_url) if isinstance(client_or_url, str) else client_or_url
+        self.client = connect(client_or_url)
         self.index_name = index
         self.naming = FeatureNaming("wordpiece", vocab if vocab is not None else Vocabulary())
         self.vocab_size = len(self.naming.vocab)
