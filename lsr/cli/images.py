@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lsr.cli.backends import add_backend_args, describe, open_backend, search_options
+from lsr.cli.backends import add_backend_args, connection, describe, open_backend, search_options
 from lsr.encoders.registry import IMAGE_ENCODERS
 
 SETTINGS = "images.json"  # in the state directory: which encoder (and D2S model) built the index
@@ -80,7 +80,7 @@ def state_dir(args: argparse.Namespace) -> Path:
     elif args.backend == "embedded":
         return Path(args.index)
     else:
-        state = default_state_dir(args.url, args.index)
+        state = default_state_dir(connection(args).url, args.index)
     if args.backend == "opensearch":
         from lsr.node.run import NodeConfig
 
@@ -145,8 +145,9 @@ def sparse_encoder(encoder, model):
     return D2SEncoder(model, encoder, vocab=encoder.vocab)
 
 
-def search_images(args: argparse.Namespace) -> int:
-    """Search an image index; also serves `lsr search --encoder NAME`."""
+def open_image_searcher(args: argparse.Namespace):
+    """(searcher, settings) for the image index named by the backend flags: the encoder recorded in its
+    state's images.json (or --encoder / --model), the backend opened for reading."""
     from lsr.d2s.model import D2SModel
     from lsr.encoders.registry import load_image_encoder
     from lsr.search import SparseSearcher
@@ -165,7 +166,13 @@ def search_images(args: argparse.Namespace) -> int:
     encoder = sparse_encoder(image_encoder, D2SModel.from_pretrained(model_dir) if model_dir else None)
     backend = open_backend(args, encoder.vocab, "open",
                            missing_hint=f"build one with `lsr index-images FOLDER --index {args.index}`")
-    searcher = SparseSearcher(backend, encoder)
+    return SparseSearcher(backend, encoder), settings
+
+
+def search_images(args: argparse.Namespace) -> int:
+    """Search an image index; also serves `lsr search --encoder NAME`."""
+    searcher, _ = open_image_searcher(args)
+    encoder = searcher.encoder
     text = " ".join(args.query) if isinstance(args.query, list) else args.query
     expand = not getattr(args, "no_expansion", False)
     query = searcher.encode_query(text, expand)

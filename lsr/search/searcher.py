@@ -124,6 +124,15 @@ class SparseSearcher:
             raise ValueError("rerank='itm' needs an image-text matching head: SparseSearcher(..., itm=ITMScorer(...)).")
         return itm_rerank(hits, text, self.itm)
 
+    def more_like_this(self, doc_id: str, k: int = 10, explain: bool = True, **options: Any) -> list[Hit]:
+        """The top-k documents nearest to an indexed document, searched with its own sparse vector (image to
+        image through the same index); the document itself is left out. KeyError when it is not indexed."""
+        if is_set_index(self.backend):
+            raise ValueError("more_like_this needs an index of one vector per document, not a set index.")
+        vector = self.backend.get(doc_id)
+        hits = self.backend.search(vector, k=k + 1, explain=explain, **options)
+        return self._name_tokens([h for h in hits if h.id != doc_id][:k])
+
     def top_tokens(self, hit: Hit, n: int = 5) -> list[tuple[str, float]]:
         """The `n` tokens that contributed most to a hit's score, for people."""
         return sorted((hit.tokens or {}).items(), key=lambda kv: -kv[1])[:n]
