@@ -151,16 +151,35 @@ def read_postings(directory: str | Path, mmap: bool = True, verify: bool = True)
     """Read a directory written by `write_postings`; with `mmap` docs and vals are mapped read-only.
 
     Every file is checked against the manifest (size, and CRC-32 unless `verify` is False): a truncated or
-    corrupted file raises `CorruptIndexError` naming it, never a wrong result.
+    corrupted file raises `CorruptIndexError` naming it, never a wrong result. A writer that commits while
+    this reads removes the generation being read: the read then starts again on the new manifest, so a
+    reader gets the old or the new index, never an error.
     """
-    import pyarrow.parquet as pq
-
     path = Path(directory)
+    for attempt in range(READ_ATTEMPTS):
+        text = _manifest_text(path)
+        try:
+            return _read_generation(path, _parse_manifest(path, text), mmap, verify)
+        except (CorruptIndexError, FileNotFoundError):  # a file named by the manifest is gone or damaged
+            if attempt + 1 == READ_ATTEMPTS or _manifest_text(path) == text:
+                raise  # damage, not a concurrent commit
+    raise AssertionError("unreachable")
+
+
+READ_ATTEMPTS = 5
+
+
+def _manifest_text(path: Path) -> str:
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise FileNotFoundError(f"No {MANIFEST} in {path}; is this a saved EmbeddedIndex?")
+    return manifest_path.read_text()
+
+
+def _parse_manifest(path: Path, text: str) -> dict:
+    manifest_path = path / MANIFEST
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(text)
     except ValueError as exc:
         raise CorruptIndexError(f"{manifest_path} is not valid JSON ({exc}); restore it or rebuild the index.") from None
     if manifest.get("format") != FORMAT:
@@ -169,6 +188,13 @@ def read_postings(directory: str | Path, mmap: bool = True, verify: bool = True)
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ValueError(f"{manifest_path} was written by a newer lsr (format v{version}; this one reads up to "
                          f"v{FORMAT_VERSION}): upgrade lsr to read it.")
+    return manifest
+
+
+def _read_generation(path: Path, manifest: dict, mmap: bool, verify: bool) -> StoredPostings:
+    """The files one manifest names, checked against it."""
+    import pyarrow.parquet as pq
+
     _verify(path, manifest, verify)
     files = manifest["files"]
     vocab_size = int(manifest["vocab_size"])
