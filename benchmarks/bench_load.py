@@ -1,11 +1,14 @@
-"""Sustained query load on the embedded backend: open-loop arrivals at a fixed rate, several threads.
+"""Sustained query load: open-loop arrivals at a fixed rate, several threads, against one of three targets.
 
-Queries (Flickr30k test captions, words in -> hits out through `SparseSearcher`) are released every
-1/rate seconds for `--seconds`, whatever the earlier ones are doing, into a pool of `--threads`
-workers; a query's latency runs from its scheduled release to its hits, so queueing counts. Prints the
-achieved rate, p50 / p99 / max latency and the error count (target: zero errors, p99 beside p50).
+Queries (Flickr30k test captions, words in -> hits out) are released every 1/rate seconds for `--seconds`,
+whatever the earlier ones are doing, into a pool of `--threads` workers; a query's latency runs from its
+scheduled release to its hits, so queueing counts. Targets: `embedded` (`SparseSearcher` over the
+embedded index, in process), `opensearch` (the same searcher over an OpenSearch index through the Python
+client; the documents are bulk-loaded first), `http` (the search page's `/v1/search` of `lsr serve`, under
+uvicorn on loopback, one shared HTTP client). Prints the achieved rate, p50 / p99 / max latency and the
+error count (target: zero errors, p99 beside p50).
 
-    python benchmarks/bench_load.py --model runs/if-joint/model --rate 50 --seconds 60 --threads 4
+    python benchmarks/bench_load.py --model runs/if-joint/model --rate 50 --seconds 60 --threads 4 --target http
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="queries per second offered")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--target", choices=("embedded", "opensearch", "http"), default="embedded")
+    parser.add_argument("--url", default="http://127.0.0.1:9200", help="OpenSearch, for --target opensearch")
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -37,8 +42,17 @@ def main() -> int:
     split = load_split_spec(args.split, encoder.vocab)
     index = EmbeddedIndex(vocab_size=len(encoder.vocab))
     index.index(split.doc_ids, encoder.encode_dense(split.doc_emb))
+    if args.target == "opensearch":
+        from lsr.backends.opensearch import OpenSearchIndex
+
+        node = OpenSearchIndex(args.url, index="lsr-bench-load", vocab=encoder.vocab)
+        node.drop()
+        node.index(split.doc_ids, encoder.encode_dense(split.doc_emb))
+        node.commit()
+        index = node
     searcher = SparseSearcher(index, encoder)
-    searcher.search(split.query_texts[0], k=10)  # warm-up: loads the query encoder
+    search = searcher_call(searcher) if args.target != "http" else http_call(searcher)
+    search(split.query_texts[0])  # warm-up: loads the query encoder
     n = int(args.rate * args.seconds)
     start = time.perf_counter() + 0.5
     latencies = np.zeros(n)
@@ -47,9 +61,9 @@ def main() -> int:
     def run(i: int) -> None:
         release = start + i / args.rate
         try:
-            hits = searcher.search(split.query_texts[i % len(split.query_texts)], k=10, explain=False)
-            if len(hits) != 10:
-                errors.append(f"query {i}: {len(hits)} hits")
+            found = search(split.query_texts[i % len(split.query_texts)])
+            if found != 10:
+                errors.append(f"query {i}: {found} hits")
         except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
             errors.append(f"query {i}: {exc!r}")
         latencies[i] = time.perf_counter() - release
@@ -62,13 +76,47 @@ def main() -> int:
             pool.submit(run, i)
     wall = time.perf_counter() - start
     ms = 1000 * latencies
-    print(f"embedded load: {type(encoder).__name__} ({args.model}), {args.threads} threads, offered {args.rate:g} q/s "
+    print(f"{args.target} load: {type(encoder).__name__} ({args.model}), {args.threads} threads, offered {args.rate:g} q/s "
           f"for {args.seconds:g} s")
     print(f"  achieved {n / wall:.1f} q/s over {wall:.1f} s; latency p50 {np.percentile(ms, 50):.2f} ms  "
           f"p99 {np.percentile(ms, 99):.2f} ms  max {ms.max():.2f} ms; errors {len(errors)}")
     for line in errors[:5]:
         print("  ", line)
     return 1 if errors else 0
+
+
+def searcher_call(searcher):
+    """The number of hits of one query through the searcher (embedded or OpenSearch backend)."""
+    return lambda text: len(searcher.search(text, k=10, explain=False))
+
+
+def http_call(searcher):
+    """The number of hits of one query through the search page's /v1/search, served by uvicorn on loopback."""
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from lsr.serve import SearchService, create_search_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_search_app(SearchService(searcher)), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
+                          limits=httpx.Limits(max_connections=64))
+
+    def call(text: str) -> int:
+        reply = client.get("/v1/search", params={"q": text[:256], "k": 10})
+        reply.raise_for_status()
+        return len(reply.json()["hits"])
+
+    return call
 
 
 if __name__ == "__main__":

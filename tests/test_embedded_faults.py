@@ -138,3 +138,46 @@ def test_damaged_model_directories_fail_before_anything_is_indexed(tmp_path, voc
         with pytest.raises((ValueError, FileNotFoundError), match=message):
             D2SEncoder.from_pretrained(cases[name])
     assert isinstance(Encoder.from_pretrained(good, vocab=vocab), Encoder)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 1 MiB tmpfs (needs root and mount rights, as in CI; skipped, saying why, elsewhere)."""
+    import os
+    import subprocess
+
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_real_full_disk_keeps_the_previous_index_and_says_what_to_do(small_disk):
+    from lsr.backends.embedded_store import DiskFullError
+
+    rng = np.random.default_rng(0)
+
+    def vectors(n):
+        return [SparseVector.from_dict({int(t): float(rng.uniform(0.1, 2)) for t in rng.choice(30000, 40, replace=False)})
+                for _ in range(n)]
+
+    index = EmbeddedIndex(vocab_size=30522, directory=small_disk / "idx")
+    index.index([f"d{i}" for i in range(200)], vectors(200))
+    index.commit()  # ~ 100 KB: fits
+    before = [(h.id, h.score) for h in index.search(Q, k=10)]
+    used = sum(f.stat().st_size for f in (small_disk / "idx").iterdir())
+    index.index([f"big{i}" for i in range(4000)], vectors(4000))  # ~ 1.3 MB more: does not fit
+    with pytest.raises(DiskFullError, match="No space left on the device of .*previous index there is intact"):
+        index.commit()
+    left = {f.name for f in (small_disk / "idx").iterdir()}
+    assert not [n for n in left if n.endswith(".tmp")]
+    assert sum(f.stat().st_size for f in (small_disk / "idx").iterdir()) == used  # the failed files are gone
+    reopened = EmbeddedIndex.load(small_disk / "idx")
+    assert reopened.count() == 200 and [(h.id, h.score) for h in reopened.search(Q, k=10)] == before
+    assert index.count() == 4200  # the writer keeps its changes for the next commit
+    index.close()

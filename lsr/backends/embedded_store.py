@@ -10,6 +10,7 @@ open index has memory-mapped is never truncated.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -28,6 +29,10 @@ FORMAT_VERSION = 2  # 2: generation-named files with their sizes and CRC-32 in t
 MANIFEST = "index.json"
 DENSE_FILE = "dense.npy"  # optional: the dense vectors of re-ranking and hybrid search, row-aligned
 FILES = {"offsets": "offsets.npy", "docs": "docs.npy", "vals": "vals.npy", "table": "docs.parquet"}
+
+
+class DiskFullError(OSError):
+    """A save ran out of space; the previous index is intact (the message says what to do)."""
 
 
 class CorruptIndexError(ValueError):
@@ -87,14 +92,39 @@ def write_postings(directory: str | Path, stored: StoredPostings) -> None:
     Crash-safe: every file goes under a new generation's names, and the manifest, renamed into place last,
     is the switch. A save that fails part-way (an error, a full disk, a killed process) leaves the previous
     manifest and its files, so the previous index, intact; the files of older generations are removed after
-    the switch (an open index keeps reading the ones it has memory-mapped).
+    the switch (an open index keeps reading the ones it has memory-mapped). A full disk raises
+    `DiskFullError` and removes the failed generation's files.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     generation = _generation(path)
+    try:
+        manifest = _write_generation(path, generation, stored)
+    except BaseException as exc:
+        for name in path.iterdir():  # this generation's files are garbage: give their space back
+            if _is_store_file(name.name) and name.name in _generation_names(generation):
+                name.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(exc.errno, f"No space left on the device of {path} while saving the index "
+                                f"({exc.filename or 'a store file'}); the previous index there is intact and "
+                                "loads as before, and this writer keeps its changes: free some space and commit "
+                                "again.") from exc
+        raise
+    live = set(manifest["checksums"])
+    for old in path.iterdir():  # earlier generations (and version-1 names) are garbage now
+        if old.name not in live and old.name != MANIFEST and _is_store_file(old.name):
+            old.unlink(missing_ok=True)
+
+
+def _generation_names(generation: int) -> set[str]:
+    return {_named(name, generation) for name in (*FILES.values(), DENSE_FILE)}
+
+
+def _write_generation(path: Path, generation: int, stored: StoredPostings) -> dict:
+    """Write one generation's files and switch the manifest to them; returns the manifest."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     names = {key: _named(name, generation) for key, name in FILES.items()}
     for key in ("offsets", "docs", "vals"):
         arr = np.ascontiguousarray(getattr(stored, key))
@@ -121,10 +151,7 @@ def write_postings(directory: str | Path, stored: StoredPostings) -> None:
     if stored.dense is not None:
         manifest["dense"] = {"file": names.pop("dense"), "dim": int(stored.dense.shape[1])}
     _replace_atomically(path / MANIFEST, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2)))
-    live = set(manifest["checksums"])
-    for old in path.iterdir():  # earlier generations (and version-1 names) are garbage now
-        if old.name not in live and old.name != MANIFEST and _is_store_file(old.name):
-            old.unlink(missing_ok=True)
+    return manifest
 
 
 def _is_store_file(name: str) -> bool:
@@ -230,5 +257,15 @@ def _read_generation(path: Path, manifest: dict, mmap: bool, verify: bool) -> St
 
 
 def _save_npy(tmp: Path, arr: np.ndarray) -> None:
-    with open(tmp, "wb") as fh:
-        np.save(fh, arr)
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, arr)
+    except OSError as exc:
+        if exc.errno is None and _free_bytes(tmp.parent) < arr.nbytes:  # numpy's short write names no errno
+            raise OSError(errno.ENOSPC, f"No space left on device ({exc})", str(tmp)) from exc
+        raise
+
+
+def _free_bytes(directory: Path) -> int:
+    stats = os.statvfs(directory)
+    return stats.f_bavail * stats.f_frsize

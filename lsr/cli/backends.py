@@ -87,6 +87,8 @@ def add_backend_args(p: argparse.ArgumentParser, searching: bool) -> None:
     else:
         p.add_argument("--overwrite", action="store_true",
                        help="start from an empty index (OpenSearch: drop and recreate an existing one)")
+        p.add_argument("--shards", type=int, default=None, help="OpenSearch: primary shards of a new index (1)")
+        p.add_argument("--replicas", type=int, default=None, help="OpenSearch: replicas of a new index (0)")
 
 
 def describe(args: argparse.Namespace) -> str:
@@ -149,7 +151,8 @@ def _open_opensearch(args: argparse.Namespace, vocab: Vocabulary | None, mode: O
             if not index.exists():
                 raise FileNotFoundError(f"No {describe(args)}; {missing_hint}.")
         else:  # create and update: an existing index is kept (and its mapping checked) unless --overwrite
-            index.create(overwrite=bool(getattr(args, "overwrite", False)), dense_dim=getattr(args, "dense_dim", None))
+            index.create(overwrite=bool(getattr(args, "overwrite", False)), dense_dim=getattr(args, "dense_dim", None),
+                         shards=getattr(args, "shards", None), replicas=getattr(args, "replicas", None))
     except NodeUnavailableError as exc:
         raise BackendUnavailable(f"Cannot reach OpenSearch at {conn.url}; start the local node with "
                                  "`lsr opensearch start` or pass --url / set OPENSEARCH_URL.") from exc

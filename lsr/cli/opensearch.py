@@ -22,6 +22,9 @@ def add_parser(subparsers) -> None:
                         "/var/lib/lsr-opensearch as root, ~/.cache/lsr/opensearch otherwise)")
     p.add_argument("--heap", default=None, help="JVM heap, e.g. 1g or 512m (default: LSR_OPENSEARCH_HEAP or 1g)")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for health yellow/green")
+    p.add_argument("--nodes", type=int, default=1,
+                   help="start / stop a local cluster of this many nodes on --port, --port+1 ... "
+                        "(lsr.node.cluster; the first is the cluster manager)")
     g = p.add_argument_group("register")
     g.add_argument("--model", help="the D2S model directory `lsr serve` runs (checked against its /healthz)")
     g.add_argument("--serve-url", default="http://127.0.0.1:8001", help="where `lsr serve` listens")
@@ -41,6 +44,8 @@ def cmd_opensearch(args: argparse.Namespace) -> int:
     if args.action == "register":
         return cmd_register(args)
     cfg = node.NodeConfig.from_env(port=args.port, home=args.home, heap=args.heap)
+    if args.nodes > 1 and args.action in ("start", "stop"):
+        return _cluster_action(args, cfg)
     if args.action == "start":
         began = time.monotonic()
         try:
@@ -70,6 +75,24 @@ def _serve_health(serve_url: str) -> dict:
     except OSError as exc:
         raise ValueError(f"`lsr serve` does not answer at {serve_url} ({exc}); start it first: "
                          f"lsr serve --model DIR --port {serve_url.rsplit(':', 1)[-1].split('/')[0]} &") from exc
+
+
+def _cluster_action(args: argparse.Namespace, cfg) -> int:
+    """`lsr opensearch start|stop --nodes N`: a local cluster sharing the single node's install."""
+    from lsr.node import cluster
+
+    nodes = cluster.cluster_configs(args.nodes, cfg, heap=args.heap or "512m")
+    if args.action == "stop":
+        stopped = cluster.stop_cluster(nodes)
+        print(f"stopped {sum(stopped)} of {len(nodes)} nodes")
+        return 0
+    try:
+        urls = cluster.start_cluster(nodes, timeout=args.timeout)
+    except (cluster.NodeError, OSError) as exc:
+        print(f"error: the cluster did not start: {exc}", file=sys.stderr)
+        return 1
+    print(",".join(urls))  # what --url / OPENSEARCH_URL take for the whole cluster
+    return 0
 
 
 def cmd_register(args: argparse.Namespace) -> int:

@@ -67,6 +67,15 @@ class NodeConfig:
     version: str = DEFAULT_VERSION
     java_home: Path | None = None
     downloads: Path = field(default_factory=lambda: Path.home() / ".cache" / "lsr" / "opensearch-downloads")
+    # One node of a local cluster (`lsr.node.cluster`) shares another home's install and keeps its own
+    # config folder; `seed_ports` (transport ports of all nodes) turns single-node discovery off.
+    install_home: Path | None = None
+    name: str = "lsr-node-1"
+    cluster_name: str = "lsr-local"
+    transport_port: int | None = None
+    seed_ports: tuple[int, ...] = ()
+    managers: tuple[str, ...] = ()  # initial cluster-manager nodes
+    roles: tuple[str, ...] | None = None  # None: every role
 
     @classmethod
     def from_env(cls, **overrides) -> NodeConfig:
@@ -85,7 +94,12 @@ class NodeConfig:
 
     @property
     def install_dir(self) -> Path:
-        return self.home / f"opensearch-{self.version}"
+        return (self.install_home or self.home) / f"opensearch-{self.version}"
+
+    @property
+    def conf_dir(self) -> Path:
+        """OPENSEARCH_PATH_CONF: the install's config folder, or the node's own when it shares an install."""
+        return self.home / "config" if self.install_home is not None else self.install_dir / "config"
 
     @property
     def pid_file(self) -> Path:
@@ -243,14 +257,21 @@ def install(cfg: NodeConfig, java_home: Path | None = None) -> Path:
 
 
 def render_config(cfg: NodeConfig) -> str:
-    """The opensearch.yml of a single-node, loopback-only, plain-http node."""
+    """The opensearch.yml of a loopback-only, plain-http node: single-node, or one node of a local cluster."""
+    if cfg.seed_ports:
+        discovery = [f"discovery.seed_hosts: [{', '.join(f'127.0.0.1:{p}' for p in cfg.seed_ports)}]",
+                     f"cluster.initial_cluster_manager_nodes: [{', '.join(cfg.managers or (cfg.name,))}]"]
+    else:
+        discovery = ["discovery.type: single-node"]
     return "\n".join([
         "# Written by lsr.node.run; edits are overwritten on start.",
-        "cluster.name: lsr-local",
-        "node.name: lsr-node-1",
-        "discovery.type: single-node",
+        f"cluster.name: {cfg.cluster_name}",
+        f"node.name: {cfg.name}",
+        *discovery,
+        *([f"node.roles: [{', '.join(cfg.roles)}]"] if cfg.roles is not None else []),
         "network.host: 127.0.0.1",
         f"http.port: {cfg.port}",
+        *([f"transport.port: {cfg.transport_port}"] if cfg.transport_port else []),
         f"path.data: {cfg.home / 'data'}",
         f"path.logs: {cfg.home / 'logs'}",
         "cluster.routing.allocation.disk.threshold_enabled: false",
@@ -266,9 +287,11 @@ def render_heap(cfg: NodeConfig) -> str:
 
 def write_config(cfg: NodeConfig) -> None:
     """Write opensearch.yml and the heap options, and create the data and logs folders."""
-    conf = cfg.install_dir / "config"
+    conf = cfg.conf_dir
+    if not (conf / "jvm.options").is_file():  # a node sharing an install starts from the install's config
+        shutil.copytree(cfg.install_dir / "config", conf, dirs_exist_ok=True)
     (conf / "opensearch.yml").write_text(render_config(cfg))
     (conf / "jvm.options.d").mkdir(exist_ok=True)
     (conf / "jvm.options.d" / "heap.options").write_text(render_heap(cfg))
     for sub in ("data", "logs"):
-        (cfg.home / sub).mkdir(exist_ok=True)
+        (cfg.home / sub).mkdir(parents=True, exist_ok=True)

@@ -109,7 +109,7 @@ def log_tail(cfg: NodeConfig, lines: int = 30) -> str:
 
 def _launch(cfg: NodeConfig, java_home: Path) -> None:
     cmd = [str(cfg.install_dir / "bin" / "opensearch"), "-d", "-p", str(cfg.pid_file)]
-    cmd = ["env", f"OPENSEARCH_JAVA_HOME={java_home}", *cmd]
+    cmd = ["env", f"OPENSEARCH_JAVA_HOME={java_home}", f"OPENSEARCH_PATH_CONF={cfg.conf_dir}", *cmd]
     if cfg.user is not None:
         cmd = ["runuser", "-u", cfg.user, "--", *cmd]
     console = cfg.home / "logs" / "console.log"
@@ -155,7 +155,8 @@ def start(cfg: NodeConfig | None = None, timeout: float = 180.0) -> str:
     write_config(cfg)
     cfg.pid_file.unlink(missing_ok=True)  # stale after a crash
     if cfg.user is not None:
-        run_command(["chown", "-R", f"{cfg.user}:", str(cfg.home)], f"handing {cfg.home} to {cfg.user}")
+        for owned in [cfg.home] + ([cfg.install_dir] if cfg.install_home is not None else []):
+            run_command(["chown", "-R", f"{cfg.user}:", str(owned)], f"handing {owned} to {cfg.user}")
     log.info("starting OpenSearch %s on %s (java %s)", cfg.version, cfg.url, java_home)
     _launch(cfg, java_home)
     _wait_healthy(cfg, timeout)

@@ -97,13 +97,12 @@ READ_BACKOFF_S = 0.5
 
 
 def node_url(client) -> str:
-    """The URL a client talks to, for messages (credentials left out)."""
-    try:
-        host = client.transport.hosts[0]
-    except (AttributeError, IndexError):
+    """The URL(s) a client talks to, for messages (credentials left out)."""
+    hosts = getattr(getattr(client, "transport", None), "hosts", None)
+    if not hosts:
         return "the OpenSearch node"
-    scheme = "https" if host.get("use_ssl") or host.get("scheme") == "https" else "http"
-    return f"{scheme}://{host.get('host', '?')}:{host.get('port', '?')}"
+    return ",".join(f"{'https' if h.get('use_ssl') or h.get('scheme') == 'https' else 'http'}://"
+                    f"{h.get('host', '?')}:{h.get('port', '?')}" for h in hosts)
 
 
 def explain_failure(client, exc: Exception) -> Exception | None:

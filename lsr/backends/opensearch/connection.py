@@ -42,16 +42,20 @@ class Connection:
     retries: int = 3  # tries of a read (search, exists) on a lost connection
 
     def __post_init__(self):
-        parts = urlsplit(self.url if "://" in self.url else f"http://{self.url}")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"OpenSearch URL {_without_credentials(self.url)!r} is not http(s)://HOST[:PORT]; "
-                             "pass e.g. --url https://localhost:9200.")
-        user, password = self.user, self.password
-        if parts.username is not None:  # credentials in the URL move to the fields, out of the URL
-            user = user or unquote(parts.username)
-            password = password if password is not None else unquote(parts.password or "")
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-        object.__setattr__(self, "url", urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")))
+        user, password, clean = self.user, self.password, []
+        for one in self.url.split(","):  # several nodes of one cluster: requests go round them, skipping dead ones
+            parts = urlsplit(one.strip() if "://" in one else f"http://{one.strip()}")
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"OpenSearch URL {_without_credentials(one.strip())!r} is not http(s)://HOST[:PORT]; "
+                                 "pass e.g. --url https://localhost:9200 (several nodes: comma-separated).")
+            if parts.username is not None:  # credentials in the URL move to the fields, out of the URL
+                user = user or unquote(parts.username)
+                password = password if password is not None else unquote(parts.password or "")
+            netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+            clean.append(urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")))
+        if len({u.split(":", 1)[0] for u in clean}) > 1:
+            raise ValueError(f"The URLs {', '.join(clean)} mix http and https; use one scheme for the cluster.")
+        object.__setattr__(self, "url", ",".join(clean))
         object.__setattr__(self, "user", user)
         object.__setattr__(self, "password", password)
         if (password is not None) != (user is not None):
@@ -73,6 +77,10 @@ class Connection:
         if options["user"] is not None:
             options.setdefault("password", os.environ.get(PASSWORD_ENV))
         return cls(url or os.environ.get(URL_ENV) or DEFAULT_URL, **options)
+
+    @property
+    def hosts(self) -> list[str]:
+        return self.url.split(",")
 
     @property
     def secure(self) -> bool:
@@ -103,7 +111,7 @@ class Connection:
                    **({"client_key": self.client_key} if self.client_key else {})}
         auth = {"http_auth": (self.user, self.password)} if self.user is not None else {}
         # pool_maxsize: parallel bulk keeps several requests in flight; a pool of 1 would reconnect for each
-        client = OpenSearch(hosts=[self.url], timeout=self.timeout, max_retries=0, retry_on_timeout=False,
+        client = OpenSearch(hosts=self.hosts, timeout=self.timeout, max_retries=0, retry_on_timeout=False,
                             serializer=serializer(), pool_maxsize=8, **auth, **tls)
         client.read_tries = self.retries
         return client

@@ -78,12 +78,14 @@ class OpenSearchIndex(OpenSearchModes, SparseBackend):
     # ----------------------------------------------------------------------------- index management
 
     def create(self, overwrite: bool = False, method_parameters: Mapping[str, Any] | None = None,
-               dense_dim: int | None = None) -> bool:
+               dense_dim: int | None = None, shards: int | None = None, replicas: int | None = None) -> bool:
         """Create the index from its mapping file; returns False when it already exists (and is kept).
 
         `method_parameters` overrides seismic's algorithm parameters (``n_postings``,
         ``approximate_threshold``, ``quantization_ceiling_ingest`` ...); `dense_dim` adds the
-        ``knn_vector`` field of re-ranking and hybrid search (``mappings/dense_knn.json``).
+        ``knn_vector`` field of re-ranking and hybrid search (``mappings/dense_knn.json``); `shards` and
+        `replicas` override the mapping file's 1 and 0 (on a cluster of several nodes: spread the index,
+        and keep copies that answer when a node dies).
         """
         exists = self.exists()
         if exists and not overwrite:
@@ -102,6 +104,11 @@ class OpenSearchIndex(OpenSearchModes, SparseBackend):
             settings, props = dense_mapping(dense_dim, self.dense_field)
             body["settings"]["index"].update(settings["index"])
             body["mappings"]["properties"].update(props)
+        for key, value in (("number_of_shards", shards), ("number_of_replicas", replicas)):
+            if value is not None:
+                if value < (1 if key == "number_of_shards" else 0):
+                    raise ValueError(f"{key} must be >= {1 if key == 'number_of_shards' else 0}, got {value}.")
+                body["settings"]["index"][key] = int(value)
         self.client.indices.create(index=self.index_name, body=body)
         self._exists, self._dirty, self._dense_dim = True, False, dense_dim
         return True
