@@ -121,3 +121,28 @@ def test_masked_batches_follow_the_schedule():
     assert masked[-1] == 0  # p = 0 in the last epoch (95% decay over 20 epochs)
     assert sum(masked[:10]) > sum(masked[10:])
     assert result.history[0]["q_nnz"] <= 8  # no-expansion captions carry at most their own 8 tokens
+
+
+@pytest.mark.parametrize("bias_shift", [0.0, -1.5])  # about half the logits active (dense backward), ~1% (sparse)
+def test_sparse_backward_gradients_equal_the_dense_path(bias_shift):
+    from lsr.d2s.sparse_backward import _LogReluProjection, log_relu_projection, sparse_scores
+
+    torch.manual_seed(0)
+    hidden = torch.randn(8, 6, dtype=torch.float64, requires_grad=True)
+    projector = torch.nn.Linear(6, 300).double()
+    with torch.no_grad():
+        projector.bias += bias_shift
+    reference = torch.log1p(torch.relu(projector(hidden)))
+    active = float((reference > 0).double().mean())
+    assert (active > 0.3) if bias_shift == 0 else (0 < active < 0.05)
+    assert torch.autograd.gradcheck(_LogReluProjection.apply, (hidden, projector.weight, projector.bias))
+    for _ in range(2):  # the first call measures the density, the second takes the sparse path when sparse
+        out = log_relu_projection(hidden, projector)
+    assert torch.allclose(out, reference)
+    other = torch.relu(torch.randn(5, 300, dtype=torch.float64) - 2)
+    loss = sparse_scores(out, other).sum() + out.sum()
+    grads = torch.autograd.grad(loss, (hidden, projector.weight, projector.bias))
+    expected = torch.autograd.grad((reference @ other.t()).sum() + reference.sum(),
+                                   (hidden, projector.weight, projector.bias))
+    for got, want in zip(grads, expected):
+        assert torch.allclose(got, want)

@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from lsr.d2s.sparse_backward import log_relu_projection
 from lsr.sparse import VOCAB_SIZE, SparseBatch
 
 CONFIG_NAME = "config.json"
@@ -106,7 +107,7 @@ class D2SModel(nn.Module):
     def forward(self, dense: torch.Tensor, token_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Sparse weights (batch, vocab). With `token_ids` (batch, L; -1 = padding), each row keeps only
         its own tokens (no expansion)."""
-        weights = torch.log1p(torch.relu(self.logits(dense)))
+        weights = log_relu_projection(self.layer_norm(self.proj(dense)), self.vocab_projector)
         if token_ids is not None:
             weights = weights * token_mask(token_ids, weights.shape[1], weights.dtype)
         return weights

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from lsr.d2s.losses import PENALTIES, distillation_loss
 from lsr.d2s.model import D2SModel, pad_token_ids
+from lsr.d2s.sparse_backward import sparse_scores
 from lsr.d2s.schedules import expansion_control_p, lr_factor, sparsity_weight
 from lsr.data.split import PairedSplit
 from lsr.devices import resolve_device
@@ -132,7 +133,7 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
                 scores, caption_sparse = caption_scores_no_expansion(model, captions, tokens, image_sparse)
             else:
                 caption_sparse = model(captions)  # from the CAPTION embeddings, never the image's
-                scores = image_sparse @ caption_sparse.t()
+                scores = sparse_scores(image_sparse, caption_sparse)
             rank_loss = distillation_loss(scores, images @ captions.t(), cfg.temperature)
             lam = sparsity_weight(step, 1.0, reg_warmup)
             if masked and cfg.sparsity == "flops":  # FLOPs needs the vocabulary-wide layout
