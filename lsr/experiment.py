@@ -14,7 +14,7 @@ from lsr.d2s.static_pruning import choose_min_weight
 from lsr.d2s.train import TrainConfig, train
 from lsr.data.sources import load_pairs, load_split_spec
 from lsr.data.split import PairedSplit
-from lsr.eval.evaluate import encode_split, evaluate_dense, evaluate_sparse_vectors
+from lsr.eval.evaluate import encode_split, evaluate_dense, evaluate_dense_head, evaluate_sparse_vectors
 from lsr.eval.report import format_table, gap_to_reference, write_json
 from lsr.eval.trec import write_qrels, write_run
 from lsr.vocab import Vocabulary, default_tokenizer_dir
@@ -61,6 +61,8 @@ def evaluate_all(model: D2SModel, split: PairedSplit, out_dir: Path | None = Non
                  untrained: D2SModel | None = None) -> dict[str, dict]:
     """Dense cosine, D2S expanded and no-expansion queries (and the untrained projection) on one split."""
     rows: dict[str, dict] = {"dense cosine (teacher)": evaluate_dense(split)}
+    if model.dense_head is not None:
+        rows["joint dense head"] = evaluate_dense_head(model, split)
     scored = {}
     docs = model.encode(split.doc_emb)  # documents are always expanded: encode them once
     for label, tag, tokens in (("D2S sparse, expanded queries", "d2s-exp", None),

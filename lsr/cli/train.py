@@ -25,6 +25,17 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr-warmup", type=float, default=d.lr_warmup)
     g.add_argument("--select-on", choices=("mean_r1", "t2i_r1", "last"), default=d.select_on)
     g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--objective", choices=("d2s", "joint"), default=d.objective,
+                   help="d2s: distil the frozen dense scores; joint: joint sparse + dense training with "
+                        "self-distillation (a trainable dense head saved with the model)")
+    g.add_argument("--joint-w-dense", type=float, default=d.joint_w_dense, help="joint: weight of s_dense in s_inter")
+    g.add_argument("--joint-w-sparse", type=float, default=d.joint_w_sparse, help="joint: weight of s_sparse")
+    g.add_argument("--joint-self-distill", type=float, default=d.joint_self_distill,
+                   help="joint: weight of the self-distillation terms")
+    g.add_argument("--joint-teacher", type=float, default=d.joint_teacher,
+                   help="joint: weight of D2S distillation from the frozen teacher")
+    g.add_argument("--joint-tau", type=float, default=d.joint_tau, help="joint: initial dense temperature")
+    g.add_argument("--lr-head", type=float, default=d.lr_head, help="joint: learning rate of the dense head")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
 
 
@@ -35,7 +46,10 @@ def train_config(args):
                        sparsity=args.sparsity, lambda_q=args.lambda_q, lambda_d=args.lambda_d,
                        sparsity_warmup=args.sparsity_warmup, lr=args.lr, lr_proj=args.lr_proj,
                        lr_schedule=args.lr_schedule, lr_warmup=args.lr_warmup, select_on=args.select_on,
-                       seed=args.seed, device=args.device)
+                       seed=args.seed, device=args.device, objective=args.objective,
+                       joint_w_dense=args.joint_w_dense, joint_w_sparse=args.joint_w_sparse,
+                       joint_self_distill=args.joint_self_distill, joint_teacher=args.joint_teacher,
+                       joint_tau=args.joint_tau, lr_head=args.lr_head)
 
 
 def add_data_args(p: argparse.ArgumentParser, default_eval: tuple[str, ...]) -> None:

@@ -43,6 +43,9 @@ class D2SConfig:
     # "d2s": queries through the dense encoder + projection; "inference-free": queries by a token-weight table
     # saved beside the model (`lsr.encoders.inference_free`), documents through the projection
     query_encoder: str = "d2s"
+    # joint training (`lsr train --objective joint`): a trainable copy of the dense model's final projection
+    # (d x d, initialised to the identity) in front of the sparse head; its output is also a dense retriever
+    dense_head: bool = False
     model_type: str = "d2s"
 
     @classmethod
@@ -58,9 +61,24 @@ class D2SModel(nn.Module):
         super().__init__()
         self.config = config or D2SConfig()
         c = self.config
+        self.dense_head = nn.Linear(c.dense_dim, c.dense_dim) if c.dense_head else None
+        if self.dense_head is not None:
+            with torch.no_grad():
+                self.dense_head.weight.copy_(torch.eye(c.dense_dim))
+                self.dense_head.bias.zero_()
         self.proj = nn.Linear(c.dense_dim, c.hidden_dim)
         self.layer_norm = nn.LayerNorm(c.hidden_dim, eps=c.layer_norm_eps)
         self.vocab_projector = nn.Linear(c.hidden_dim, c.vocab_size)
+
+    def add_dense_head(self) -> None:
+        """Give a model (fresh or trained) the identity-initialised dense head of joint training."""
+        if self.dense_head is None:
+            self.config.dense_head = True
+            d = self.config.dense_dim
+            self.dense_head = nn.Linear(d, d).to(self.proj.weight.device)
+            with torch.no_grad():
+                self.dense_head.weight.copy_(torch.eye(d))
+                self.dense_head.bias.zero_()
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -101,13 +119,20 @@ class D2SModel(nn.Module):
         return model
 
     # ---- forward ------------------------------------------------------------------------------
+    def dense(self, dense: torch.Tensor) -> torch.Tensor:
+        """The jointly trained dense vectors (the frozen ones when the model has no dense head)."""
+        return dense if self.dense_head is None else self.dense_head(dense)
+
+    def hidden(self, dense: torch.Tensor) -> torch.Tensor:
+        return self.layer_norm(self.proj(self.dense(dense)))
+
     def logits(self, dense: torch.Tensor) -> torch.Tensor:
-        return self.vocab_projector(self.layer_norm(self.proj(dense)))
+        return self.vocab_projector(self.hidden(dense))
 
     def forward(self, dense: torch.Tensor, token_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Sparse weights (batch, vocab). With `token_ids` (batch, L; -1 = padding), each row keeps only
         its own tokens (no expansion)."""
-        weights = log_relu_projection(self.layer_norm(self.proj(dense)), self.vocab_projector)
+        weights = log_relu_projection(self.hidden(dense), self.vocab_projector)
         if token_ids is not None:
             weights = weights * token_mask(token_ids, weights.shape[1], weights.dtype)
         return weights

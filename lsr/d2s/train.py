@@ -17,13 +17,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from lsr.d2s.joint import JointObjective
 from lsr.d2s.losses import PENALTIES, distillation_loss
 from lsr.d2s.model import D2SModel, pad_token_ids
 from lsr.d2s.sparse_backward import sparse_scores
 from lsr.d2s.schedules import expansion_control_p, lr_factor, sparsity_weight
 from lsr.data.split import PairedSplit
 from lsr.devices import resolve_device
-from lsr.eval.evaluate import evaluate_sparse
+from lsr.eval.evaluate import evaluate_dense_head, evaluate_sparse
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,14 @@ class TrainConfig:
     seed: int = 42
     device: str | None = None
     select_on: str = "mean_r1"  # validation metric for the best checkpoint: "mean_r1", "t2i_r1" or "last"
+    # "d2s": distil the frozen dense scores; "joint": joint sparse + dense training (`lsr.d2s.joint`)
+    objective: str = "d2s"
+    joint_w_dense: float = 1.0
+    joint_w_sparse: float = 1.0
+    joint_self_distill: float = 1.0
+    joint_teacher: float = 0.0  # weight of the D2S distillation term inside the joint objective
+    joint_tau: float = 0.07
+    lr_head: float = 1e-4  # the joint dense head and its temperature
 
 
 @dataclass
@@ -66,7 +75,7 @@ def caption_scores_no_expansion(model: D2SModel, caption_dense: torch.Tensor, to
     Equal to masking the full |V|-wide caption vector to its own tokens, but computes only those L
     logits per caption instead of all 30,522.
     """
-    hidden = model.layer_norm(model.proj(caption_dense))
+    hidden = model.hidden(caption_dense)
     valid = token_ids >= 0
     safe = token_ids.clamp(min=0)
     logits = torch.einsum("blh,bh->bl", model.vocab_projector.weight[safe], hidden) + model.vocab_projector.bias[safe]
@@ -88,9 +97,16 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
     if train_split.dense_dim != model.config.dense_dim:
         raise ValueError(f"Training vectors are {train_split.dense_dim}-d but the model expects "
                          f"{model.config.dense_dim}-d; build the model with dense_dim={train_split.dense_dim}.")
+    if cfg.objective not in ("d2s", "joint"):
+        raise ValueError(f"Unknown objective {cfg.objective!r}; choose d2s or joint.")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = resolve_device(cfg.device)
+    joint = None
+    if cfg.objective == "joint":
+        model.add_dense_head()
+        joint = JointObjective(cfg.joint_w_dense, cfg.joint_w_sparse, cfg.joint_self_distill, cfg.joint_teacher,
+                               cfg.temperature, cfg.joint_tau).to(device)
     model.to(device).train()
     penalty = PENALTIES[cfg.sparsity]
 
@@ -106,6 +122,8 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
         {"params": list(model.proj.parameters()), "lr": cfg.lr_proj},
         {"params": list(model.layer_norm.parameters()) + list(model.vocab_projector.parameters()), "lr": cfg.lr},
     ]
+    if joint is not None:
+        groups.append({"params": list(model.dense_head.parameters()) + list(joint.parameters()), "lr": cfg.lr_head})
     base_lrs = [g["lr"] for g in groups]
     optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     result = TrainResult()
@@ -134,7 +152,12 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
             else:
                 caption_sparse = model(captions)  # from the CAPTION embeddings, never the image's
                 scores = sparse_scores(image_sparse, caption_sparse)
-            rank_loss = distillation_loss(scores, images @ captions.t(), cfg.temperature)
+            if joint is None:
+                rank_loss = distillation_loss(scores, images @ captions.t(), cfg.temperature)
+            else:
+                doc = torch.as_tensor(train_split.query_doc[rows])
+                rank_loss, parts = joint(model, images, captions, scores, (doc[:, None] == doc[None, :]).to(device))
+                sums["tau"] = sums.get("tau", 0.0) + parts["tau"]
             lam = sparsity_weight(step, 1.0, reg_warmup)
             if masked and cfg.sparsity == "flops":  # FLOPs needs the vocabulary-wide layout
                 caption_sparse = torch.zeros_like(image_sparse).scatter_add(1, tokens.clamp(min=0), caption_sparse)
@@ -158,6 +181,9 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
                   "masked_batches": sums["masked"]}
         if val_split is not None:
             record["val"] = evaluate_sparse(model, val_split, expand_queries=True)
+            if joint is not None:
+                dense = evaluate_dense_head(model, val_split)
+                record["val_dense_head"] = {"t2i": dense["t2i"], "i2t": dense["i2t"]}
             model.train()
             score = _selection_score(record["val"], cfg.select_on)
             if score >= result.best_score or cfg.select_on == "last":

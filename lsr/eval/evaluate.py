@@ -21,6 +21,20 @@ def evaluate_dense(split: PairedSplit) -> dict:
     return out
 
 
+def evaluate_dense_head(model, split: PairedSplit) -> dict:
+    """Cosine of the jointly trained dense head's vectors (`D2SModel.dense`), exact."""
+    import torch
+
+    with torch.no_grad():
+        q = torch.nn.functional.normalize(model.dense(torch.from_numpy(split.query_emb)), dim=1).numpy()
+        d = torch.nn.functional.normalize(model.dense(torch.from_numpy(split.doc_emb)), dim=1).numpy()
+    t0 = time.perf_counter()
+    out = both_directions(q @ d.T, split.query_doc)
+    out["wall_s"] = time.perf_counter() - t0
+    out["index_bytes"] = int(d.nbytes)
+    return out
+
+
 def encode_split(model, split: PairedSplit, expand_queries: bool = True,
                  device: str | None = None) -> tuple[SparseBatch, SparseBatch]:
     """Sparse query and document vectors of a split (documents are always expanded)."""
