@@ -1,6 +1,7 @@
 """One entry point for every source of dense pairs: `load_pairs(spec, split)`.
 
-Specs: `proxy:f30k` / `proxy:coco` (the caption proxy), `d2s:FOLDER` (public D2S parquet layout),
+Specs: `proxy:f30k` / `proxy:coco` (the caption proxy), `keywords:f30k` / `keywords:coco` (the caption
+proxy with two- or three-word keyword queries, `lsr.data.keywords`), `d2s:FOLDER` (public D2S parquet layout),
 `npy:FOLDER` (plain .npy layout; the split name is a sub-folder).
 """
 
@@ -19,6 +20,11 @@ def load_pairs(spec: str, split: str, max_images: int | None = None, vocab=None)
 
         data = load_split(arg or "f30k", split, vocab=vocab, max_images=max_images)
         return data
+    if kind == "keywords":  # the caption proxy with keyword queries (lsr.data.keywords)
+        from lsr.data.caption_proxy import load_split
+        from lsr.data.keywords import keyword_split
+
+        return keyword_split(load_split(arg or "f30k", split, vocab=vocab, max_images=max_images), vocab=vocab)
     if kind == "d2s":
         from lsr.data.pairs import load_d2s_parquet
 
@@ -28,7 +34,8 @@ def load_pairs(spec: str, split: str, max_images: int | None = None, vocab=None)
 
         data = load_npy_folder(Path(arg) / split, vocab=vocab)
     else:
-        raise ValueError(f"Unknown data source {spec!r}; use proxy:f30k, proxy:coco, d2s:FOLDER or npy:FOLDER.")
+        raise ValueError(f"Unknown data source {spec!r}; use proxy:f30k, proxy:coco, keywords:f30k, d2s:FOLDER or "
+                         "npy:FOLDER.")
     return data.subset(max_images) if max_images else data
 
 
