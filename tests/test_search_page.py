@@ -300,3 +300,22 @@ def test_the_same_page_over_opensearch(opensearch_url, image_index, tmp_path):
         assert same["hits"][0]["id"] == "crops/chelsea-blurred.jpg"
     finally:
         OpenSearchIndex(opensearch_url, index=name).drop()
+
+
+def test_the_page_over_a_d2s_caption_index_offers_the_dense_modes(vocab):
+    from lsr import D2SEncoder, EmbeddedIndex, SparseSearcher
+    from lsr.serve import SearchService, create_search_app
+    from tests.test_sparse_encoder import HashTextEncoder, tiny_model
+
+    encoder = D2SEncoder(tiny_model(), HashTextEncoder(), vocab=vocab)
+    captions = ["a dog runs on the grass", "two cats sleep on a sofa", "a man rides a red bike", "children play football"]
+    index = EmbeddedIndex(vocab_size=len(vocab))
+    index.index([f"c{i}" for i in range(4)], encoder.encode_document(captions),
+                metadata=[{"caption": c} for c in captions], dense=encoder.encode_query_dense(captions))
+    client = TestClient(create_search_app(SearchService(SparseSearcher(index, encoder))))
+    assert client.get("/v1/info").json()["modes"] == ["expanded", "no-expansion", "rerank-dense", "hybrid"]
+    for mode in ("expanded", "rerank-dense", "hybrid"):
+        body = client.get("/v1/search", params={"q": "a dog runs on the grass", "k": 2, "mode": mode}).json()
+        assert body["hits"][0]["id"] == "c0" and body["hits"][0]["caption"] == captions[0], mode
+        assert body["hits"][0]["thumb"] is None  # no image folder: the page shows ids and captions
+    assert client.get("/thumb/0/x.png").status_code == 404  # no roots at all: nothing is served
