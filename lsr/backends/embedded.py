@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,8 +21,8 @@ from lsr.backends.base import Hit, IndexReport, SparseBackend
 from lsr.backends.dense_rows import DenseRows
 from lsr.backends.embedded_ids import IdTable
 from lsr.backends.embedded_lock import WriterLock
+from lsr.backends.embedded_persistence import EmbeddedPersistence
 from lsr.backends.validate import check_ids
-from lsr.backends.embedded_store import StoredPostings, read_postings, write_postings
 from lsr.topk import dense_top_k, top_k
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 _INT32_MAX = np.iinfo(np.int32).max
 
 
-class EmbeddedIndex(SparseBackend):
+class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
     """Exact in-process sparse index; see the module docstring for the layout."""
 
     def __init__(self, vocab_size: int = VOCAB_SIZE, batch_memory_bytes: int = 32 << 20,
@@ -62,13 +62,6 @@ class EmbeddedIndex(SparseBackend):
         self._dense: DenseRows | None = None  # dense vectors aligned with rows, when the index keeps them
         self._closed = False
         self._lock: WriterLock | None = None  # taken on the first change (`lsr.backends.embedded_lock`)
-
-    def _take_writer_lock(self) -> None:
-        """Hold the writer lock of the index's directory from its first change until `close()`."""
-        if self.directory is not None and self._lock is None:
-            lock = WriterLock(self.directory)
-            lock.acquire()
-            self._lock = lock
 
     @property
     def dense_dim(self) -> int | None:
@@ -337,67 +330,3 @@ class EmbeddedIndex(SparseBackend):
         total = self._offsets.nbytes + self._docs.nbytes + self._vals.nbytes + self._dead.nbytes
         total += sum(c.data.nbytes + c.indices.nbytes + c.indptr.nbytes for c in self._pending)
         return int(total + self._ids.nbytes)
-
-    # ----------------------------------------------------------------------------- persistence
-
-    def save(self, directory: str | Path | None = None) -> None:
-        """Compact, then write the index to `directory` (default: its own; layout: `lsr.backends.embedded_store`)."""
-        self._check_open()
-        target = Path(directory) if directory is not None else self.directory
-        if target is None:
-            raise ValueError("This in-memory index has no directory: call save(directory).")
-        if self.directory is None:
-            self.directory = target
-        held = self._lock is not None and Path(target) == Path(self.directory)
-        elsewhere = None if held else WriterLock(target)  # not this writer's directory: locked for the write only
-        if elsewhere is not None:
-            elsewhere.acquire()
-        try:
-            self.compact()
-            write_postings(target, StoredPostings(self.vocab_size, self._offsets, self._docs, self._vals,
-                                                  self._ids.to_arrow(), self._meta, self._provenance,
-                                                  self._dense.matrix if self._dense is not None else None))
-        finally:
-            if elsewhere is not None:
-                elsewhere.release()
-
-    def commit(self) -> None:
-        """Persist to the index's directory (an in-memory index, without one, has nothing to persist)."""
-        if self.directory is not None:
-            self.save()
-
-    def close(self) -> None:
-        """Drop the postings (and so the memory maps); the index cannot be used afterwards."""
-        self._docs = self._vals = np.zeros(0, dtype=np.float32)
-        self._dt = None
-        self._pending = []
-        self._closed = True
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ValueError("This EmbeddedIndex is closed; open it again with EmbeddedIndex.load(directory).")
-
-    def provenance(self) -> dict[str, Any] | None:
-        return dict(self._provenance) if self._provenance is not None else None
-
-    def record_provenance(self, record: Mapping[str, Any]) -> None:
-        self._provenance = {**record, "naming": "id"}
-
-    @classmethod
-    def load(cls, directory: str | Path, mmap: bool = True, verify: bool = True) -> "EmbeddedIndex":
-        """Open a saved index; with `mmap` the postings are memory-mapped read-only. Each file is checked
-        against the manifest (size; CRC-32 unless `verify` is False): damage raises `CorruptIndexError`."""
-        stored = read_postings(directory, mmap=mmap, verify=verify)
-        index = cls(vocab_size=stored.vocab_size, directory=directory)
-        index._offsets, index._docs, index._vals = stored.offsets, stored.docs, stored.vals
-        index._ids = IdTable.from_arrow(stored.ids)
-        index._meta = stored.metadata
-        index._provenance = stored.provenance
-        if stored.dense is not None:
-            index._dense = DenseRows(stored.dense.shape[1], stored.dense)
-        index._n_rows = index._built_rows = index._ids.n_rows
-        index._dead = np.zeros(index._n_rows, dtype=bool)
-        return index
