@@ -118,3 +118,49 @@ def test_blip_folder_indexing_through_d2s(tiny_blip_dir, tmp_path):
 
     hits = SparseSearcher(index, D2SEncoder(other, enc)).search("a red square", k=3)
     assert len(hits) == 3 and hits[0].metadata["encoder"] == enc.name
+
+
+def test_lsr_encode_writes_the_d2s_layout_resumes_and_trains(tiny_blip_dir, tmp_path, capsys):
+    """Photos + captions -> `lsr encode` (tiny random BLIP) -> the D2S layout -> `lsr train --data d2s:DIR`."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+    skimage_data = pytest.importorskip("skimage.data")
+
+    from lsr.cli.main import main
+    from lsr.data.pairs import load_d2s_parquet
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    names = ["chelsea.png", "coffee.png", "rocket.jpg", "astronaut.png", "horse.png", "camera.png"]
+    for name in names:
+        shutil.copy(Path(skimage_data.__file__).parent / name, photos / name)
+    (photos / "broken.jpg").write_bytes(b"not an image")
+    words = {"chelsea.png": "a cat", "coffee.png": "a cup of coffee", "rocket.jpg": "a rocket launch",
+             "astronaut.png": "an astronaut", "horse.png": "a horse", "camera.png": "a man with a camera"}
+    splits = {"train": names[:4] + ["broken.jpg"], "val": names[4:5], "test": names[5:]}
+    out = tmp_path / "embs"
+    for split, members in splits.items():
+        tsv = tmp_path / f"{split}.tsv"
+        tsv.write_text("".join(f"{n}\t{words.get(n, 'x')} photo {k}\n" for n in members for k in range(2)))
+        args = ["encode", "--encoder", "blip", "--encoder-path", str(tiny_blip_dir), "--images", str(photos),
+                "--captions", str(tsv), "--split", split, "--out", str(out), "--batch-size", "2"]
+        assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "failed broken.jpg" in printed
+    assert main(args) == 0 and "0 images and 0 captions encoded now" in capsys.readouterr().out  # resumed: nothing new
+    assert {p.name for p in out.iterdir()} >= {"img_embs.parquet", "text_embs.parquet", "img_embs_pre.parquet",
+                                               "text_embs_pre.parquet", "dataset_meta.json"}
+    assert pq.read_table(out / "img_embs.parquet").num_rows == 6 and pq.read_table(out / "text_embs.parquet").num_rows == 12
+    meta = json.loads((out / "dataset_meta.json").read_text())
+    assert sorted(i["split"] for i in meta["images"]) == ["test", "train", "train", "train", "train", "val"]
+    train = load_d2s_parquet(out, "train")
+    assert train.doc_emb.shape == (4, 24) and len(train.query_ids) == 8
+    pre = pq.read_table(out / "img_embs_pre.parquet").column("emb").to_pylist()
+    assert len(pre[0]) == 32  # the vision hidden size: the pre-projection [CLS]
+    assert main(["train", "--data", f"d2s:{out}", "--dev", f"d2s:{out}/val", "--eval", f"d2s:{out}/test",
+                 "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "4", "--init", "random",
+                 "--no-procrustes", "--no-baselines", "--max-flops", "0"]) == 0
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()

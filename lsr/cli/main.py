@@ -300,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_images_parser(sub)
     from lsr.cli.modes import add_parser as add_modes_parser
     add_modes_parser(sub)
+    from lsr.cli.encode import add_parser as add_encode_parser
+    add_encode_parser(sub)
     return parser
 
 

@@ -62,28 +62,42 @@ class BlipEncoder(CaptionTokens):
         self.name = name or f"blip-{Path(source).name}"
         self._vocab = vocab
 
-    @torch.inference_mode()
     def encode_images(self, images: Sequence[ImageInput], batch_size: int = 32,
                       show_progress: bool = False) -> np.ndarray:
         """L2-normalised (n, dim) float32 image embeddings."""
+        return self.encode_images_features(images, batch_size, show_progress)[0]
+
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 128, show_progress: bool = False) -> np.ndarray:
+        """L2-normalised (n, dim) float32 caption embeddings (batches of length-sorted texts)."""
+        return self.encode_texts_features(texts, batch_size, show_progress)[0]
+
+    @torch.inference_mode()
+    def encode_images_features(self, images: Sequence[ImageInput], batch_size: int = 32,
+                               show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(L2-normalised projected embeddings, the vision [CLS] vectors before the projection)."""
+        hidden = self.model.vision_model.config.hidden_size
 
         def forward(chunk):
             pixels = self.processor(images=chunk, return_tensors="pt")["pixel_values"]
-            return self.model.vision_proj(self.model.vision_model(pixel_values=pixels.to(self.device))[0][:, 0])
+            cls = self.model.vision_model(pixel_values=pixels.to(self.device))[0][:, 0]
+            return torch.cat([self.model.vision_proj(cls), cls], dim=1)
 
-        out = encode_image_batches(images, batch_size, self.dim, forward, show_progress)
-        return l2_normalise(out, "BLIP image embeddings")
+        out = encode_image_batches(images, batch_size, self.dim + hidden, forward, show_progress)
+        return l2_normalise(out[:, :self.dim], "BLIP image embeddings"), out[:, self.dim:]
 
     @torch.inference_mode()
-    def encode_texts(self, texts: Sequence[str], batch_size: int = 128, show_progress: bool = False) -> np.ndarray:
-        """L2-normalised (n, dim) float32 caption embeddings (batches of length-sorted texts)."""
+    def encode_texts_features(self, texts: Sequence[str], batch_size: int = 128,
+                              show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(L2-normalised projected caption embeddings, the text [CLS] vectors before the projection)."""
         texts = check_texts(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pre = np.zeros((len(texts), self.model.text_encoder.config.hidden_size), dtype=np.float32)
         order = np.argsort([len(t) for t in texts], kind="stable")
         for idx in tqdm(batches(order, batch_size), desc="encode texts", disable=not show_progress,
                         total=-(-len(texts) // batch_size), unit="batch"):
             enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                  max_length=self.max_length, return_tensors="pt").to(self.device)
-            hidden = self.model.text_encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])[0]
-            out[idx] = self.model.text_proj(hidden[:, 0]).float().cpu().numpy()
-        return l2_normalise(out, "BLIP text embeddings")
+            cls = self.model.text_encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])[0][:, 0]
+            out[idx] = self.model.text_proj(cls).float().cpu().numpy()
+            pre[idx] = cls.float().cpu().numpy()
+        return l2_normalise(out, "BLIP text embeddings"), pre

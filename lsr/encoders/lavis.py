@@ -65,26 +65,41 @@ class LavisEncoder(CaptionTokens):
         self.name = f"lavis-{family}-{model_type}-{checkpoint.stem}"
         self._vocab = vocab
 
-    @torch.inference_mode()
     def encode_images(self, images: Sequence[ImageInput], batch_size: int = 32,
                       show_progress: bool = False) -> np.ndarray:
-        def forward(chunk):
-            pixels = torch.stack([self.image_processor(img) for img in chunk]).to(self.device)
-            return self.model.vision_proj(self.model.visual_encoder.forward_features(pixels)[:, 0])
+        return self.encode_images_features(images, batch_size, show_progress)[0]
 
-        out = encode_image_batches(images, batch_size, self.dim, forward, show_progress)
-        return l2_normalise(out, f"LAVIS {self.family} image embeddings")
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 128, show_progress: bool = False) -> np.ndarray:
+        return self.encode_texts_features(texts, batch_size, show_progress)[0]
 
     @torch.inference_mode()
-    def encode_texts(self, texts: Sequence[str], batch_size: int = 128, show_progress: bool = False) -> np.ndarray:
+    def encode_images_features(self, images: Sequence[ImageInput], batch_size: int = 32,
+                               show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(L2-normalised ITC embeddings, the vision [CLS] vectors before `vision_proj`, e.g. 768-d)."""
+        hidden = int(self.model.vision_proj.in_features)
+
+        def forward(chunk):
+            pixels = torch.stack([self.image_processor(img) for img in chunk]).to(self.device)
+            cls = self.model.visual_encoder.forward_features(pixels)[:, 0]
+            return torch.cat([self.model.vision_proj(cls), cls], dim=1)
+
+        out = encode_image_batches(images, batch_size, self.dim + hidden, forward, show_progress)
+        return l2_normalise(out[:, :self.dim], f"LAVIS {self.family} image embeddings"), out[:, self.dim:]
+
+    @torch.inference_mode()
+    def encode_texts_features(self, texts: Sequence[str], batch_size: int = 128,
+                              show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(L2-normalised ITC caption embeddings, the text [CLS] vectors before `text_proj`)."""
         texts = check_texts(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        pre = np.zeros((len(texts), int(self.model.text_proj.in_features)), dtype=np.float32)
         for start in tqdm(range(0, len(texts), batch_size), desc="encode texts", disable=not show_progress,
                           unit="batch"):
             chunk = [self.text_processor(t) for t in texts[start:start + batch_size]]
             features = self.model.extract_features({"image": None, "text_input": chunk}, mode="text")
             out[start:start + len(chunk)] = features.text_embeds_proj[:, 0].float().cpu().numpy()
-        return l2_normalise(out, f"LAVIS {self.family} text embeddings")
+            pre[start:start + len(chunk)] = features.text_embeds[:, 0].float().cpu().numpy()
+        return l2_normalise(out, f"LAVIS {self.family} text embeddings"), pre
 
 
 def _build(registry, family: str, model_type: str, checkpoint: Path, tokenizer_dir: Path):
