@@ -145,12 +145,17 @@ def test_lsr_encode_writes_the_d2s_layout_resumes_and_trains(tiny_blip_dir, tmp_
     for split, members in splits.items():
         tsv = tmp_path / f"{split}.tsv"
         tsv.write_text("".join(f"{n}\t{words.get(n, 'x')} photo {k}\n" for n in members for k in range(2)))
-        args = ["encode", "--encoder", "blip", "--encoder-path", str(tiny_blip_dir), "--images", str(photos),
-                "--captions", str(tsv), "--split", split, "--out", str(out), "--batch-size", "2"]
-        assert main(args) == 0
+    assert main(["encode", "--encoder", "blip", "--encoder-path", str(tiny_blip_dir), "--images", str(photos),
+                 "--captions", str(tmp_path / "train.tsv"), "--split", "train", "--out", str(out)]) == 0
+    args = ["encode", "--encoder", "blip", "--encoder-path", str(tiny_blip_dir), "--images", str(photos),
+            "--captions", *(str(tmp_path / f"{s}.tsv") for s in splits), "--split", *splits, "--out", str(out),
+            "--batch-size", "2"]
+    assert main(args) == 0  # train was done already: only val and test are encoded
     printed = capsys.readouterr().out
     assert "failed broken.jpg" in printed
-    assert main(args) == 0 and "0 images and 0 captions encoded now" in capsys.readouterr().out  # resumed: nothing new
+    assert "4 images and 8 captions encoded now (train)" in printed and "0 images and 0 captions encoded now (train)" \
+        in printed
+    assert main(args) == 0 and capsys.readouterr().out.count("0 images and 0 captions encoded now") == 3
     assert {p.name for p in out.iterdir()} >= {"img_embs.parquet", "text_embs.parquet", "img_embs_pre.parquet",
                                                "text_embs_pre.parquet", "dataset_meta.json"}
     assert pq.read_table(out / "img_embs.parquet").num_rows == 6 and pq.read_table(out / "text_embs.parquet").num_rows == 12

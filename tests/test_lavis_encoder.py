@@ -16,7 +16,7 @@ def test_missing_lavis_names_the_install_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "lavis", None)  # behave as if it were not installed
     checkpoint = tmp_path / "ALBEF.pth"
     checkpoint.write_bytes(b"")
-    with pytest.raises(ImportError, match=r"pip install 'mm-lsr-opensearch\[lavis\]'"):
+    with pytest.raises(ImportError, match=r"bash scripts/lavis-env.sh"):
         LavisEncoder("albef", checkpoint, tokenizer_dir=tmp_path)
 
 
@@ -32,7 +32,7 @@ def test_lavis_encoder_checks_its_inputs_first(tmp_path):
         load_image_encoder("lavis-albef")
 
 
-@pytest.mark.skipif(not HAS_LAVIS, reason="salesforce-lavis not installed (optional [lavis] extra, own environment)")
+@pytest.mark.skipif(not HAS_LAVIS, reason="salesforce-lavis not installed here (its own environment: scripts/lavis-env.sh, tests/test_lavis_env.py)")
 def test_lavis_is_importable():
     from lsr.encoders.lavis import import_lavis
 

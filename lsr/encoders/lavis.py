@@ -1,7 +1,8 @@
-"""ALBEF and BLIP feature extractors through Salesforce LAVIS (optional: `pip install 'mm-lsr-opensearch[lavis]'`).
+"""ALBEF and BLIP feature extractors through Salesforce LAVIS, in the encoding environment that
+`scripts/lavis-env.sh` builds.
 
-LAVIS pins old libraries (transformers<4.27 for BLIP, timm 0.4, numpy<2), so it belongs in its own
-environment; it is imported only when a `LavisEncoder` is built. Everything loads from local files:
+LAVIS pins old libraries (transformers 4.26, timm 0.4.12, numpy<2), so it lives in its own environment that
+only runs `lsr encode`; it is imported only when a `LavisEncoder` is built. Everything loads from local files:
 the checkpoint (.pth, e.g. BLIP's model_base_capfilt_large.pth or ALBEF.pth) and a local
 bert-base-uncased tokenizer directory (default: the offline MiniLM package's). LAVIS's own builders
 download BERT and ViT weights from the network; here the networks are built from LAVIS's shipped
@@ -27,9 +28,9 @@ from lsr.devices import resolve_device
 from lsr.vocab import Vocabulary, default_tokenizer_dir
 
 INSTALL_HINT = (
-    "LAVIS is not installed. Install it in a separate environment: pip install 'mm-lsr-opensearch[lavis]' "
-    "(salesforce-lavis pins transformers<4.27, timm==0.4.12 and numpy<2, which conflict with this package's "
-    "core requirements)."
+    "LAVIS is not installed here. It runs in its own environment (it pins transformers 4.26 and numpy<2, which "
+    "conflict with this package's core): build it with `bash scripts/lavis-env.sh` and run "
+    "`~/.cache/lsr/lavis-env/bin/python -m lsr.cli encode --encoder lavis-albef ...` there."
 )
 MODELS = {"albef": "albef_feature_extractor", "blip": "blip_feature_extractor"}
 
@@ -102,7 +103,7 @@ class LavisEncoder(CaptionTokens):
         return l2_normalise(out, f"LAVIS {self.family} text embeddings"), pre
 
 
-def _build(registry, family: str, model_type: str, checkpoint: Path, tokenizer_dir: Path):
+def _build(registry, family: str, model_type: str, checkpoint: Path | None, tokenizer_dir: Path):
     """Build the LAVIS feature extractor offline: shipped configs, no pretrained downloads, local tokenizer."""
     from omegaconf import OmegaConf
     from transformers import BertConfig
@@ -127,11 +128,27 @@ def _build(registry, family: str, model_type: str, checkpoint: Path, tokenizer_d
     with _local_tokenizer(model_cls, tokenizer_dir, family):
         model = model_cls(image_encoder=image_encoder, text_encoder=text_encoder,
                           embed_dim=mcfg.get("embed_dim", 256), max_txt_len=mcfg.get("max_txt_len", 30))
+    if checkpoint is None:  # random weights: tests, and `save_random_checkpoint`
+        return model, cfg
     if family == "albef":
         model.load_from_pretrained(url_or_filename=str(checkpoint), rename_text_keys=False)
     else:
         model.load_from_pretrained(url_or_filename=str(checkpoint))
     return model, cfg
+
+
+def save_random_checkpoint(family: str, path: str | Path, tokenizer_dir: str | Path | None = None,
+                           model_type: str = "base", seed: int = 0) -> Path:
+    """A checkpoint of a randomly initialised ALBEF / BLIP feature extractor in LAVIS's format
+    ({"model": state_dict}), built offline: stands in for a user's checkpoint in tests."""
+    if family not in MODELS:
+        raise ValueError(f"family must be one of {sorted(MODELS)}, got {family!r}.")
+    torch.manual_seed(seed)
+    tokenizer_dir = Path(tokenizer_dir) if tokenizer_dir is not None else default_tokenizer_dir()
+    model, _ = _build(import_lavis(), family, model_type, None, tokenizer_dir)
+    path = Path(path)
+    torch.save({"model": model.state_dict()}, path)
+    return path
 
 
 @contextmanager
