@@ -68,9 +68,9 @@ class JointObjective(nn.Module):
         nce = info_nce(s_dense, positives) + info_nce(sparse_scores, positives) + info_nce(s_inter, positives)
         sd = self_distillation(s_dense, s_inter) + self_distillation(sparse_scores, s_inter)
         loss = nce + self.self_distill * sd
-        parts = {"nce": float(nce), "self_distill": float(sd), "tau": float(self.tau)}
+        parts = {"nce": nce.item(), "self_distill": sd.item(), "tau": self.tau.item()}
         if self.teacher:
             kd = distillation_loss(sparse_scores, images @ captions.t(), self.teacher_temperature)
             loss = loss + self.teacher * kd
-            parts["teacher"] = float(kd)
+            parts["teacher"] = kd.item()
         return loss, parts
