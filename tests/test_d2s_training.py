@@ -18,6 +18,20 @@ def test_expansion_probability_decays_linearly_to_zero_over_95_percent():
     assert ps[19] == 0.0 and all(a >= b for a, b in zip(ps, ps[1:]))
 
 
+def test_expansion_control_off_and_its_flag():
+    import argparse
+
+    from lsr.cli.train import add_train_args, train_config
+
+    assert [expansion_control_p(e, 10, 0.0) for e in range(10)] == [0.0] * 10
+    with pytest.raises(ValueError, match="expansion decay"):
+        expansion_control_p(0, 10, -0.5)
+    parser = argparse.ArgumentParser()
+    add_train_args(parser)
+    assert train_config(parser.parse_args(["--expansion-decay", "0"])).expansion_decay == 0.0
+    assert train_config(parser.parse_args([])).expansion_decay == 0.95
+
+
 def test_sparsity_weight_quadratic_warmup_then_constant():
     assert sparsity_weight(0, 0.1, 10) == pytest.approx(0.1 * (1 / 10) ** 2)
     assert sparsity_weight(4, 0.1, 10) == pytest.approx(0.1 * 0.25)

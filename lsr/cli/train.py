@@ -23,6 +23,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr-proj", type=float, default=d.lr_proj, help="learning rate of the input Linear")
     g.add_argument("--lr-schedule", choices=("linear", "constant"), default=d.lr_schedule)
     g.add_argument("--lr-warmup", type=float, default=d.lr_warmup)
+    g.add_argument("--expansion-decay", type=float, default=d.expansion_decay,
+                   help="Bernoulli expansion control: p (batches trained with no-expansion captions) falls from 1 "
+                        "to 0 over this fraction of the epochs; 0 turns expansion control off")
     g.add_argument("--select-on", choices=("mean_r1", "t2i_r1", "last"), default=d.select_on)
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--objective", choices=("d2s", "joint"), default=d.objective,
@@ -45,7 +48,8 @@ def train_config(args):
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, temperature=args.temperature,
                        sparsity=args.sparsity, lambda_q=args.lambda_q, lambda_d=args.lambda_d,
                        sparsity_warmup=args.sparsity_warmup, lr=args.lr, lr_proj=args.lr_proj,
-                       lr_schedule=args.lr_schedule, lr_warmup=args.lr_warmup, select_on=args.select_on,
+                       lr_schedule=args.lr_schedule, lr_warmup=args.lr_warmup,
+                       expansion_decay=args.expansion_decay, select_on=args.select_on,
                        seed=args.seed, device=args.device, objective=args.objective,
                        joint_w_dense=args.joint_w_dense, joint_w_sparse=args.joint_w_sparse,
                        joint_self_distill=args.joint_self_distill, joint_teacher=args.joint_teacher,

@@ -11,6 +11,8 @@ def expansion_control_p(epoch: int, epochs: int, decay_fraction: float = 0.95) -
     """
     if epochs <= 0:
         raise ValueError("epochs must be positive.")
+    if not 0.0 <= decay_fraction <= 1.0:
+        raise ValueError(f"expansion decay {decay_fraction} is outside [0, 1]; 0 turns expansion control off.")
     span = decay_fraction * epochs
     return max(0.0, 1.0 - epoch / span) if span > 0 else 0.0
 
