@@ -212,3 +212,37 @@ def test_searcher_modes_over_the_embedded_backend(vocab):
         searcher.search(query, k=2, rerank="late", candidates=4)
     with pytest.raises(ValueError, match="image-text matching head"):
         searcher.search(query, k=2, rerank="itm", candidates=4)
+
+
+def test_a_joint_models_dense_head_scores_the_dense_modes(vocab):
+    """Re-ranking and hybrid search use the jointly trained dense head when the model has one: the index
+    stores its vectors (`dense_vectors`), queries go through it, and the re-ranked scores are its cosines."""
+    import torch
+
+    from lsr import D2SConfig, D2SEncoder, D2SModel, SparseSearcher
+
+    torch.manual_seed(0)
+    model = D2SModel(D2SConfig(dense_dim=8, hidden_dim=16))
+    frozen = WordVectors()
+    captions = ["a dog runs on grass", "two men play guitars", "a red car on a street", "a cat sleeps on a sofa"]
+    plain = D2SEncoder(model, frozen, vocab=vocab)
+    assert np.array_equal(plain.dense_vectors(frozen.encode_texts(captions)), frozen.encode_texts(captions))
+    model.add_dense_head()
+    with torch.no_grad():  # a head that is not the identity: scales and mixes the coordinates
+        model.dense_head.weight.copy_(torch.randn(8, 8))
+        model.dense_head.bias.copy_(torch.randn(8))
+    encoder = D2SEncoder(model, frozen, vocab=vocab)
+    doc_dense = encoder.dense_vectors(frozen.encode_texts(captions))
+    expected = torch.nn.functional.normalize(model.dense(torch.from_numpy(frozen.encode_texts(captions))), dim=1)
+    assert np.allclose(doc_dense, expected.detach().numpy(), atol=1e-6)
+    assert np.allclose(np.linalg.norm(doc_dense, axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(doc_dense, frozen.encode_texts(captions), atol=1e-2)
+    index = EmbeddedIndex(vocab_size=len(vocab))
+    index.index([f"c{i}" for i in range(4)], encoder.encode_document(captions), dense=doc_dense)
+    query = "a red car"
+    q_head = encoder.encode_query_dense([query])[0]
+    assert np.allclose(q_head, encoder.dense_vectors(frozen.encode_texts([query]))[0])
+    hits = SparseSearcher(index, encoder).search(query, k=4, rerank="dense", candidates=4)
+    by_id = {f"c{i}": float(doc_dense[i] @ q_head) for i in range(4)}
+    assert [h.id for h in hits] == sorted(by_id, key=lambda d: -by_id[d])
+    assert all(h.score == pytest.approx(by_id[h.id], abs=1e-5) for h in hits)

@@ -118,7 +118,8 @@ def through_backend(args, model, split, rows: dict, vocab) -> dict:
             mode = f"rerank {args.rerank}@{args.candidates}" if args.rerank else f"hybrid {args.hybrid}@{args.depth}"
             rows[f"{label} + {mode} via {args.backend}"] = evaluate_backend(
                 make, split, queries, docs, f"{tag}-{mode.replace(' ', '-').replace(':', '')}-{args.backend}",
-                Path(args.out) / "runs", scoring)
+                Path(args.out) / "runs", scoring, dense=(model.dense_vectors(split.doc_emb),
+                                                         model.dense_vectors(split.query_emb)))
         allowed = tolerance(queries.dot(docs), split.query_doc, bound)
         diffs = {(d, k): abs(found[d][k] - rows[label][d][k]) for d in ("t2i", "i2t") for k in allowed[d]}
         checks[label] = {"ok": all(diffs[d, k] <= allowed[d][k] + 1e-9 for d, k in diffs),

@@ -59,7 +59,8 @@ def _build_index(args, jsonl: Path | None = None) -> None:
     args.dense_dim = split.dense_dim if getattr(args, "dense", False) else None  # an OpenSearch index's knn field
     index = open_backend(args, vocab, "create")
     meta = [{"caption": t} for t in split.doc_texts] if split.doc_texts else None
-    report = index.index(split.doc_ids, docs, meta, dense=split.doc_emb if getattr(args, "dense", False) else None)
+    dense = encoder.dense_vectors(split.doc_emb) if getattr(args, "dense", False) else None
+    report = index.index(split.doc_ids, docs, meta, dense=dense)
     index.record_provenance(encoder.provenance())
     index.commit()
     s = docs.sparsity()
@@ -245,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_backend_args(p, searching=False)
     p.add_argument("--jsonl", default=None, help="also export the vectors as JSON lines")
     p.add_argument("--dense", action="store_true",
-                   help="keep the frozen model's dense vectors beside the sparse ones (re-ranking, hybrid search)")
+                   help="keep dense vectors beside the sparse ones (re-ranking, hybrid search): the frozen model's, or "
+                        "the jointly trained dense head's when the model has one")
     p.add_argument("--tokens", default=None, metavar="DIR",
                    help="write the documents' token vectors here, for --rerank late")
     p.add_argument("--sets", type=int, default=None, metavar="N",

@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+import torch.nn.functional as F
 from torch import nn
 
 from lsr.d2s.sparse_backward import log_relu_projection
@@ -136,6 +137,20 @@ class D2SModel(nn.Module):
         if token_ids is not None:
             weights = weights * token_mask(token_ids, weights.shape[1], weights.dtype)
         return weights
+
+    @torch.inference_mode()
+    def dense_vectors(self, dense: np.ndarray | torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+        """The vectors re-ranking and hybrid search score with (float32): the jointly trained dense head's,
+        L2-normalised, when the model has one, else the frozen vectors as given (the encoders normalise them)."""
+        dense = np.asarray(dense, dtype=np.float32)
+        if dense.ndim != 2 or dense.shape[1] != self.config.dense_dim:
+            raise ValueError(f"Expected dense vectors of shape (n, {self.config.dense_dim}), got {dense.shape}.")
+        if self.dense_head is None:
+            return dense
+        device = next(self.parameters()).device
+        parts = [F.normalize(self.dense(torch.from_numpy(dense[i:i + batch_size]).to(device)), dim=1).cpu().numpy()
+                 for i in range(0, len(dense), batch_size)]
+        return np.concatenate(parts) if parts else np.zeros((0, self.config.dense_dim), dtype=np.float32)
 
     @torch.inference_mode()
     def encode(self, dense: np.ndarray | torch.Tensor, token_ids: Sequence[np.ndarray] | None = None,

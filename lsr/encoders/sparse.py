@@ -171,9 +171,15 @@ class D2SEncoder(_VocabularyOutput):
         return self.encode_dense(dense)
 
     def encode_query_dense(self, texts: Sequence[str], batch_size: int = 128, show_progress: bool = False) -> np.ndarray:
-        """The frozen dense model's query vectors (L2-normalised): stage 2 of re-ranking, the dense half of
-        hybrid search."""
-        return self.dense.encode_texts(_texts(texts), batch_size=batch_size, show_progress=show_progress)
+        """Dense query vectors: stage 2 of re-ranking, the dense half of hybrid search. The frozen model's
+        (L2-normalised), through the jointly trained dense head when the D2S model has one."""
+        return self.dense_vectors(self.dense.encode_texts(_texts(texts), batch_size=batch_size,
+                                                          show_progress=show_progress))
+
+    def dense_vectors(self, dense: np.ndarray) -> np.ndarray:
+        """The dense vectors an index stores for re-ranking and hybrid search (`dense=`), from the frozen
+        model's: the jointly trained head's when the model has one (`D2SModel.dense_vectors`)."""
+        return self.model.dense_vectors(dense)
 
     def encode_query_tokens(self, texts: Sequence[str], batch_size: int = 128) -> list[np.ndarray]:
         """Each query's token vectors (special tokens dropped), for late interaction; needs a dense

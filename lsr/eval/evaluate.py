@@ -22,12 +22,8 @@ def evaluate_dense(split: PairedSplit) -> dict:
 
 
 def evaluate_dense_head(model, split: PairedSplit) -> dict:
-    """Cosine of the jointly trained dense head's vectors (`D2SModel.dense`), exact."""
-    import torch
-
-    with torch.no_grad():
-        q = torch.nn.functional.normalize(model.dense(torch.from_numpy(split.query_emb)), dim=1).numpy()
-        d = torch.nn.functional.normalize(model.dense(torch.from_numpy(split.doc_emb)), dim=1).numpy()
+    """Cosine of the jointly trained dense head's vectors (`D2SModel.dense_vectors`), exact."""
+    q, d = model.dense_vectors(split.query_emb), model.dense_vectors(split.doc_emb)
     t0 = time.perf_counter()
     out = both_directions(q @ d.T, split.query_doc)
     out["wall_s"] = time.perf_counter() - t0

@@ -53,7 +53,10 @@ class ProxyCollection:
         self.split = load_split_spec(split_spec, self.vocab)
         self.encoder = D2SEncoder.from_pretrained(model_dir, vocab=self.vocab)
         self.index = EmbeddedIndex(vocab_size=len(self.vocab))
-        self.index.index(self.split.doc_ids, self.encoder.encode_dense(self.split.doc_emb), dense=self.split.doc_emb)
+        # the dense half: the frozen vectors, or the jointly trained dense head's when the model has one
+        self.doc_dense = self.encoder.dense_vectors(self.split.doc_emb)
+        self.query_dense = self.encoder.dense_vectors(self.split.query_emb)
+        self.index.index(self.split.doc_ids, self.encoder.encode_dense(self.split.doc_emb), dense=self.doc_dense)
         self.queries = list(self.encoder.encode_dense(self.split.query_emb))
         self.row = {d: i for i, d in enumerate(self.split.doc_ids)}
 
@@ -62,13 +65,13 @@ class ProxyCollection:
         return [[self.row[h.id] for h in hits] for hits in self.index.search_batch(self.queries, k=depth)]
 
     def dense_top(self, depth: int) -> list[list[int]]:
-        sims = self.split.query_emb @ self.split.doc_emb.T
+        sims = self.query_dense @ self.doc_dense.T
         order = np.argsort(-sims, axis=1, kind="stable")[:, :depth]
         return [list(r) for r in order]
 
     def sizes(self) -> dict[str, int]:
         return {"sparse_index_bytes": self.index.memory_bytes(),
-                "dense_vectors_bytes": int(self.split.doc_emb.nbytes)}
+                "dense_vectors_bytes": int(self.doc_dense.nbytes)}
 
 
 def rerank_table(model_dir: str, split_spec: str = "proxy:f30k/test", candidates: Sequence[int] = CANDIDATES,
@@ -77,14 +80,14 @@ def rerank_table(model_dir: str, split_spec: str = "proxy:f30k/test", candidates
     from lsr.search.tokens import TokenStore, late_scores
 
     c = ProxyCollection(model_dir, split_spec)
-    qd, split, n_lat = c.split.query_emb, c.split, min(latency_queries, len(c.queries))
+    qd, split, n_lat = c.query_dense, c.split, min(latency_queries, len(c.queries))
     depth = max(candidates)
     first = c.stage1(depth)
     rows = [{"mode": "sparse only", **recall(first, split.query_doc),
              "p50_ms": p50_ms(lambda i: c.index.search(c.queries[i], k=10), n_lat)}]
     dense_lists = c.dense_top(10)
     rows.append({"mode": "dense only (all documents)", **recall(dense_lists, split.query_doc),
-                 "p50_ms": p50_ms(lambda i: np.argsort(-(split.doc_emb @ qd[i]))[:10], n_lat)})
+                 "p50_ms": p50_ms(lambda i: np.argsort(-(c.doc_dense @ qd[i]))[:10], n_lat)})
     store = q_tokens = None
     if late:
         dense = c.encoder.dense
@@ -92,7 +95,7 @@ def rerank_table(model_dir: str, split_spec: str = "proxy:f30k/test", candidates
         q_tokens = dense.encode_tokens(split.query_texts)
     for n in candidates:
         cands = [r[:n] for r in first]
-        by_cos = [sorted(r, key=lambda j, i=i: -float(split.doc_emb[j] @ qd[i])) for i, r in enumerate(cands)]
+        by_cos = [sorted(r, key=lambda j, i=i: -float(c.doc_dense[j] @ qd[i])) for i, r in enumerate(cands)]
         rows.append({"mode": f"sparse top {n} -> dense", "candidates": n, **recall(by_cos, split.query_doc),
                      "p50_ms": p50_ms(lambda i: c.index.search_reranked(c.queries[i], qd[i], k=10, candidates=n),
                                       n_lat)})
@@ -100,7 +103,7 @@ def rerank_table(model_dir: str, split_spec: str = "proxy:f30k/test", candidates
             def late_order(i: int, r: list[int]) -> list[int]:
                 if not r:
                     return r
-                s = late_scores(q_tokens[i], store.get([split.doc_ids[j] for j in r]), split.doc_emb[r] @ qd[i])
+                s = late_scores(q_tokens[i], store.get([split.doc_ids[j] for j in r]), c.doc_dense[r] @ qd[i])
                 return [r[j] for j in np.argsort(-s, kind="stable")]
 
             ranked = [late_order(i, r) for i, r in enumerate(cands)]
@@ -131,9 +134,9 @@ def opensearch_rows(c: ProxyCollection, url: str, n_lat: int, candidates: Sequen
     from lsr.backends.opensearch import OpenSearchIndex
 
     node = OpenSearchIndex(url, index=f"lsr-modes-{uuid4().hex[:8]}", vocab=c.vocab)
-    qd, rows = c.split.query_emb, []
+    qd, rows = c.query_dense, []
     try:
-        node.index(c.split.doc_ids, c.encoder.encode_dense(c.split.doc_emb), dense=c.split.doc_emb)
+        node.index(c.split.doc_ids, c.encoder.encode_dense(c.split.doc_emb), dense=c.doc_dense)
         node.commit()
         calls = [(f"OpenSearch: sparse top {n} -> dense (rescore in the engine)",
                   lambda i, n=n: node.search_reranked(c.queries[i], qd[i], k=10, candidates=n)) for n in candidates]
@@ -152,7 +155,7 @@ def opensearch_rows(c: ProxyCollection, url: str, n_lat: int, candidates: Sequen
 def hybrid_lists(c: ProxyCollection, depth: int) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
     """Each query's sparse and dense result lists ({id: score}), as the backend's hybrid search fuses them."""
     sparse = [{h.id: h.score for h in hits} for hits in c.index.search_batch(c.queries, k=depth)]
-    sims = c.split.query_emb @ c.split.doc_emb.T
+    sims = c.query_dense @ c.doc_dense.T
     top = np.argsort(-sims, axis=1, kind="stable")[:, :depth]
     ids = c.split.doc_ids
     dense = [{ids[j]: float(s) for j, s in zip(r, knn_score(sims[i, r]))} for i, r in enumerate(top)]
@@ -183,11 +186,11 @@ def hybrid_table(model_dir: str, dev_spec: str = "proxy:f30k/dev", test_spec: st
     chosen = max(best.values(), key=lambda ft: ft[1])[0]
     test = ProxyCollection(model_dir, test_spec)
     lists = hybrid_lists(test, depth)
-    qd, n_lat = test.split.query_emb, min(latency_queries, len(test.queries))
+    qd, n_lat = test.query_dense, min(latency_queries, len(test.queries))
     rows = [{"mode": "sparse only", **recall([[test.row[i] for i in s][:10] for s in lists[0]], test.split.query_doc),
              "p50_ms": p50_ms(lambda i: test.index.search(test.queries[i], k=10), n_lat)},
             {"mode": "dense only", **recall([[test.row[i] for i in d][:10] for d in lists[1]], test.split.query_doc),
-             "p50_ms": p50_ms(lambda i: np.argsort(-(test.split.doc_emb @ qd[i]))[:10], n_lat)}]
+             "p50_ms": p50_ms(lambda i: np.argsort(-(test.doc_dense @ qd[i]))[:10], n_lat)}]
     for technique, (f, _) in best.items():
         rows.append({"mode": f"hybrid {f.label()}" + (" (chosen on dev)" if f == chosen else ""),
                      **fused_recall(test, lists, f), "dev": dev_scores[f.label()],

@@ -57,13 +57,16 @@ def _search_all(make: BackendFactory, name: str, ids: list[str], docs: SparseBat
 
 
 def evaluate_backend(make: BackendFactory, split: PairedSplit, queries: SparseBatch, docs: SparseBatch,
-                     tag: str, out_dir: Path | None = None, scoring: dict | None = None, **options) -> dict:
+                     tag: str, out_dir: Path | None = None, scoring: dict | None = None,
+                     dense: tuple[np.ndarray, np.ndarray] | None = None, **options) -> dict:
     """Both directions through backends made by `make`: images indexed for text->image, captions for
     image->text. Runs go to `out_dir/<split>.<tag>.<t2i|i2t>.run`. `scoring` selects a scoring mode
-    (dense re-ranking or hybrid fusion, with the split's dense vectors beside the sparse ones)."""
+    (dense re-ranking or hybrid fusion) with dense vectors beside the sparse ones: `dense` = (documents',
+    queries'), by default the split's frozen vectors."""
     t0 = time.perf_counter()
-    t2i_dense = (split.doc_emb, split.query_emb) if scoring else None
-    i2t_dense = (split.query_emb, split.doc_emb) if scoring else None
+    doc_dense, query_dense = dense if dense is not None else (split.doc_emb, split.query_emb)
+    t2i_dense = (doc_dense, query_dense) if scoring else None
+    i2t_dense = (query_dense, doc_dense) if scoring else None
     t2i_hits = _search_all(make, f"{tag}-images", split.doc_ids, docs, queries, t2i_dense, scoring, **options)
     i2t_hits = _search_all(make, f"{tag}-captions", split.query_ids, queries, docs, i2t_dense, scoring, **options)
     out = {"t2i": t2i_from_top(ranked_rows(t2i_hits, split.doc_ids), split.query_doc),
