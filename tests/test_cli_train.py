@@ -82,6 +82,35 @@ def test_sweep_plots_r1_against_flops(data, tmp_path):
 
 
 @needs_minilm
+def test_sweep_over_a_grid_of_training_settings_with_a_flops_budget(data, tmp_path, capsys):
+    out = tmp_path / "grid"
+    assert main(["sweep", "--grid", "objective=d2s,joint", "expansion-decay=0,0.95", "--max-flops", "50",
+                 "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val", "--epochs", "2", "--batch-size", "16",
+                 "--lr", "1e-3", "--out", str(out)]) == 0
+    summary = json.loads((out / "sweep.json").read_text())
+    expanded = [p for p in summary["points"] if p["expanded"]]
+    assert [p["setting"] for p in expanded] == [{"objective": o, "expansion_decay": e}
+                                                for o in ("d2s", "joint") for e in (0.0, 0.95)]
+    for p in expanded:
+        assert p["pruned"] is None or p["pruned"]["flops"] <= 50
+        assert (out / p["label"].replace(" ", "_").replace("=", "-") / "config.json").is_file()
+    assert any(p["pruned"] is not None for p in expanded)
+    assert "objective=joint expansion_decay=0.95" in capsys.readouterr().out
+
+
+def test_sweep_grid_entries_are_checked():
+    from lsr.sweep import parse_grid
+
+    assert parse_grid(["joint_w_sparse=0.5,2", "epochs=3"]) == {"joint_w_sparse": [0.5, 2.0], "epochs": [3]}
+    with pytest.raises(ValueError, match="not a training setting"):
+        parse_grid(["w_sparse=1"])
+    with pytest.raises(ValueError, match="FIELD=V1,V2"):
+        parse_grid(["epochs"])
+    with pytest.raises(ValueError, match="takes int values"):
+        parse_grid(["epochs=2.5"])
+
+
+@needs_minilm
 def test_train_keeps_the_model_when_the_flops_budget_is_out_of_reach(data, tmp_path):
     out = tmp_path / "run"
     assert main(["train", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val", "--eval", f"d2s:{data}/test",

@@ -23,8 +23,10 @@ def cmd_demo(args) -> int:
     from lsr.d2s.train import TrainConfig
     from lsr.experiment import ExperimentConfig, report_text, run_experiment
 
+    objective = {"objective": args.objective} if args.objective else {}
     cfg = ExperimentConfig(out_dir=args.out, train_images=args.train_images,
-                           train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size), procrustes=True)
+                           train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, **objective),
+                           procrustes=True)
     print(f"D2S demo on the caption proxy: {args.train_images} Flickr30k train images "
           f"({4 * args.train_images} caption pairs), {args.epochs} epochs; evaluated on Flickr30k 1k test.")
     report = run_experiment(cfg)
@@ -168,11 +170,30 @@ def cmd_export(args) -> int:
 def cmd_sweep(args) -> int:
     from lsr.sweep import run_sweep
 
+    from lsr.sweep import parse_grid
+
     summary = run_sweep(args.lambdas, args.out, data=args.data, train_images=args.train_images,
-                        dev=args.dev, base=train_config(args))
-    print(json.dumps(summary["points"], indent=1))
+                        dev=args.dev, base=train_config(args), grid=parse_grid(args.grid), max_flops=args.max_flops)
+    print(sweep_table(summary))
     print(f"plot: {summary['plot']}")
     return 0
+
+
+def sweep_table(summary: dict) -> str:
+    """One line per sweep point: dev R@1 both directions, FLOPs, and the same pruned to the budget."""
+    lines = [f"dev split {summary['split']} (caption proxy); dense cosine t2i R@1 {summary['dense']['t2i']['R@1']:.1f} "
+             f"i2t R@1 {summary['dense']['i2t']['R@1']:.1f}"]
+    for p in summary["points"]:
+        line = f"{p['label']:<48} t2i R@1 {p['t2i']['R@1']:5.1f}  i2t R@1 {p['i2t']['R@1']:5.1f}  FLOPs {p['flops']:7.2f}"
+        pruned = p.get("pruned")
+        if pruned:
+            line += (f"   pruned (min_weight {pruned['min_weight']:g}): t2i {pruned['t2i_r1']:.1f} "
+                     f"i2t {pruned['i2t_r1']:.1f} FLOPs {pruned['flops']:.2f}")
+        elif "pruned" in p:
+            line += f"   pruned: no threshold reaches FLOPs <= {summary['max_flops']}"
+        lines.append(line)
+    lines.append(f"plot: {summary['plot']}")
+    return "\n".join(lines)
 
 
 def cmd_reproduce(args) -> int:
@@ -215,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=128,
                    help="pairs per step (smaller than the full run's 512: more updates on the small subset)")
+    p.add_argument("--objective", choices=("d2s", "joint"), default=None,
+                   help="training objective (default: lsr train's)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train D2S, keep the best dev checkpoint, evaluate all scorers")
@@ -286,8 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the rows and their commands")
     p.set_defaults(func=cmd_reproduce)
 
-    p = sub.add_parser("sweep", help="train one model per lambda, select on dev, plot R@1 vs FLOPs")
-    p.add_argument("--lambdas", type=float, nargs="+", required=True)
+    p = sub.add_parser("sweep", help="train one model per lambda or grid point, measure each on dev, plot R@1 vs FLOPs")
+    p.add_argument("--lambdas", type=float, nargs="+", default=(), help="sparsity weights (lambda_q = lambda_d)")
+    p.add_argument("--grid", nargs="+", default=(), metavar="FIELD=V1,V2",
+                   help="training settings to sweep (every combination), e.g. joint_w_sparse=0.5,1,2 expansion_decay=0,0.95")
+    p.add_argument("--max-flops", type=float, default=None,
+                   help="also measure each point pruned to this FLOPs budget on dev (static pruning)")
     p.add_argument("--out", default="runs/sweep")
     add_data_args(p, ())
     add_train_args(p)
