@@ -30,6 +30,7 @@ def test_expansion_control_off_and_its_flag():
     add_train_args(parser)
     assert train_config(parser.parse_args(["--expansion-decay", "0"])).expansion_decay == 0.0
     assert train_config(parser.parse_args([])).expansion_decay == 0.95
+    assert train_config(parser.parse_args([])).objective == "joint"  # the default (README, "Beyond the teacher")
 
 
 def test_sparsity_weight_quadratic_warmup_then_constant():
@@ -88,7 +89,7 @@ def test_caption_vectors_come_from_caption_embeddings(monkeypatch):
         return original(self, dense, token_ids)
 
     monkeypatch.setattr(D2SModel, "forward", spy)
-    cfg = TrainConfig(epochs=1, batch_size=8, expansion_decay=1e-9)  # p = 0 for epoch... see below
+    cfg = TrainConfig(epochs=1, batch_size=8, expansion_decay=1e-9, objective="d2s")  # p = 0 for epoch... see below
     # epochs=1 and a tiny decay span give p = 1 at epoch 0; force p = 0 instead:
     monkeypatch.setattr(train_module, "expansion_control_p", lambda *a, **k: 0.0)
     train(model, split, None, cfg, show_progress=False)
@@ -110,7 +111,7 @@ def test_training_improves_over_untrained_and_keeps_best_checkpoint(tmp_path):
     model = D2SModel(D2SConfig(dense_dim=16, hidden_dim=32))
     before = evaluate_sparse(model, val)
     result = train(model, split, val, TrainConfig(epochs=6, batch_size=64, lr=1e-3, lambda_q=1e-3, lambda_d=1e-3,
-                                                  temperature=0.05), out_dir=tmp_path / "m", show_progress=False)
+                                                  temperature=0.05, objective="d2s"), out_dir=tmp_path / "m", show_progress=False)
     after = evaluate_sparse(model, val)
     # a random projection already keeps much of the dense ranking; training must beat it and sparsify
     assert after["t2i"]["R@1"] > before["t2i"]["R@1"] + 3
@@ -128,7 +129,7 @@ def test_training_improves_over_untrained_and_keeps_best_checkpoint(tmp_path):
 def test_masked_batches_follow_the_schedule():
     split = synthetic_split(n_docs=32, per_doc=4, dim=8)
     model = D2SModel(D2SConfig(dense_dim=8, hidden_dim=16))
-    result = train(model, split, None, TrainConfig(epochs=20, batch_size=32), show_progress=False)
+    result = train(model, split, None, TrainConfig(epochs=20, batch_size=32, objective="d2s"), show_progress=False)
     masked = [h["masked_batches"] for h in result.history]
     assert [h["p"] for h in result.history] == [expansion_control_p(e, 20) for e in range(20)]
     assert masked[0] == 4  # p = 1: every batch without expansion

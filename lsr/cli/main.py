@@ -27,7 +27,7 @@ def cmd_demo(args) -> int:
     cfg = ExperimentConfig(out_dir=args.out, train_images=args.train_images,
                            train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, **objective),
                            procrustes=True)
-    print(f"D2S demo on the caption proxy: {args.train_images} Flickr30k train images "
+    print(f"Demo on the caption proxy ({cfg.train.objective} objective): {args.train_images} Flickr30k train images "
           f"({4 * args.train_images} caption pairs), {args.epochs} epochs; evaluated on Flickr30k 1k test.")
     report = run_experiment(cfg)
     print(report_text(report))

@@ -29,8 +29,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--select-on", choices=("mean_r1", "t2i_r1", "last"), default=d.select_on)
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--objective", choices=("d2s", "joint"), default=d.objective,
-                   help="d2s: distil the frozen dense scores; joint: joint sparse + dense training with "
-                        "self-distillation (a trainable dense head saved with the model)")
+                   help="joint (default): joint sparse + dense training with self-distillation (a trainable "
+                        "dense head saved with the model); d2s: distil the frozen dense scores (Nguyen et al.)")
     g.add_argument("--joint-w-dense", type=float, default=d.joint_w_dense, help="joint: weight of s_dense in s_inter")
     g.add_argument("--joint-w-sparse", type=float, default=d.joint_w_sparse, help="joint: weight of s_sparse")
     g.add_argument("--joint-self-distill", type=float, default=d.joint_self_distill,
