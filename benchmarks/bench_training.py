@@ -1,12 +1,24 @@
-"""Training throughput of D2S on this CPU: seconds per 100k pairs, measured side by side in one run.
+"""Training throughput on this CPU: seconds per step and per epoch (116,000 Flickr30k train pairs, batch
+512: 226 steps), each speed lever added one at a time and measured side by side in one run.
 
-Rows: expanded and no-expansion batches, with the plain dense backward (`plain`) and with the sparse levers
-of `lsr.d2s.sparse_backward` (`levers`: backward over active logits only, scores over active columns),
-at two output densities: the start of training (a fresh model, about half the logits active) and a
-trained model's (the projector bias shifted so that about `--active` logits per vector stay active, as
-after the first epoch of the default run). `--bf16` adds bf16 autocast rows (emulated on AVX2-only CPUs).
+Every row runs the training step of `lsr.d2s.train.batch_loss` (the default joint objective, or D2S with
+`--objective d2s`) plus backward and the optimiser step, on synthetic vectors:
 
-    python benchmarks/bench_training.py --steps 6 --batch-size 512
+- `dense`:   the step before the levers: full (batch x 30,522) weights through autograd, dense scores
+             and penalties (the model's `active` swapped for a dense stand-in with every column "active");
+- `active`:  the batch's active columns only (`lsr.d2s.sparse_backward`): nothing (batch x 30,522) kept
+             for backward, scores over the columns active in both batches, gradients on active rows only;
+- `+grouped`: batches of whole images (`--group-by-image`): 128 images x 4 captions, so each image is
+             projected once per batch instead of four times;
+- `+fused`:  AdamW's fused CPU kernel (one pass over each parameter instead of several);
+- `1 thread`: the last row with one thread instead of two.
+
+Two output densities: the start of training (a fresh model, about half the logits active) and a trained
+model's (the projector bias shifted so that about `--active` logits per vector stay active, as after the
+first epoch). Expanded and no-expansion (own-token captions) batches are timed apart; an epoch mixes them
+by the Bernoulli schedule (all no-expansion at the start, all expanded at the end).
+
+    python benchmarks/bench_training.py --steps 4
 """
 
 from __future__ import annotations
@@ -17,37 +29,25 @@ import time
 import numpy as np
 import torch
 
-from lsr.d2s.losses import distillation_loss, l1_penalty
+from lsr.d2s.joint import JointObjective
 from lsr.d2s.model import D2SConfig, D2SModel, pad_token_ids
-from lsr.d2s.train import caption_scores_no_expansion
+from lsr.d2s.sparse_backward import ActiveColumns
+from lsr.d2s.train import TrainConfig, batch_loss
+
+EPOCH_PAIRS = 116_000
 
 
-def plain_forward(model, dense):
-    return torch.log1p(torch.relu(model.logits(dense)))
+class DenseStandIn(D2SModel):
+    """The model with its `active` replaced by the full vectors through plain autograd (every column kept)."""
+
+    def active(self, dense: torch.Tensor) -> ActiveColumns:
+        weights = torch.log1p(torch.relu(self.logits(dense)))
+        return ActiveColumns(weights, torch.arange(weights.shape[1]), weights.shape[1])
 
 
-def _step(model, opt, captions, images, tokens, masked: bool, levers: bool, bf16: bool) -> float:
-    from lsr.d2s.sparse_backward import sparse_scores
-
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        forward = model if levers else (lambda x: plain_forward(model, x))
-        image_sparse = forward(images)
-        if masked:
-            scores, caption_sparse = caption_scores_no_expansion(model, captions, tokens, image_sparse)
-        else:
-            caption_sparse = forward(captions)
-            scores = sparse_scores(image_sparse, caption_sparse) if levers else image_sparse @ caption_sparse.t()
-        loss = distillation_loss(scores, images @ captions.t(), 0.01)
-        loss = loss + 1e-2 * (l1_penalty(caption_sparse) + l1_penalty(image_sparse)) / 2
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    return float((image_sparse > 0).sum(dim=1).float().mean())
-
-
-def make_model(dense_dim: int, active: int | None, calibrate: torch.Tensor) -> D2SModel:
+def make_model(cls, dense_dim: int, active: int | None, calibrate: torch.Tensor) -> D2SModel:
     torch.manual_seed(0)
-    model = D2SModel(D2SConfig(dense_dim=dense_dim, hidden_dim=384))
+    model = cls(D2SConfig(dense_dim=dense_dim, hidden_dim=384, dense_head=True))
     if active is not None:  # shift the bias so that about `active` logits per vector are positive
         with torch.no_grad():
             logits = model.logits(calibrate)
@@ -58,40 +58,62 @@ def make_model(dense_dim: int, active: int | None, calibrate: torch.Tensor) -> D
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--captions-per-image", type=int, default=4)
     parser.add_argument("--dense-dim", type=int, default=384)
     parser.add_argument("--active", type=int, default=60, help="active logits per vector of the trained density")
-    parser.add_argument("--bf16", action="store_true", help="also time bf16 autocast (slow where emulated)")
+    parser.add_argument("--objective", choices=("joint", "d2s"), default="joint")
     args = parser.parse_args()
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    b = args.batch_size
+    b, k = args.batch_size, args.captions_per_image
+    cfg = TrainConfig(objective=args.objective)
     captions = torch.nn.functional.normalize(torch.randn(b, args.dense_dim), dim=1)
-    images = torch.nn.functional.normalize(captions + 0.5 * torch.randn(b, args.dense_dim), dim=1)
+    pair_images = torch.nn.functional.normalize(captions + 0.5 * torch.randn(b, args.dense_dim), dim=1)
     tokens = pad_token_ids([rng.integers(1000, 30522, size=12) for _ in range(b)])
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {b}, steps {args.steps}")
+    steps_per_epoch = EPOCH_PAIRS // b
+    threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, threads {threads}, batch {b}, objective {args.objective}, "
+          f"{args.steps} timed steps per row, epoch = {steps_per_epoch} steps")
+    levers = [("dense", DenseStandIn, False, False, threads), ("active", D2SModel, False, False, threads),
+              ("+grouped", D2SModel, True, False, threads), ("+fused", D2SModel, True, True, threads),
+              ("1 thread", D2SModel, True, True, 1)]
     results = {}
     for density, active in (("start", None), ("trained", args.active)):
-        for bf16 in (False, True) if args.bf16 else (False,):
-            for masked in (False, True):
-                for levers in (False, True):
-                    model = make_model(args.dense_dim, active, images)
-                    opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
-                    _step(model, opt, captions, images, tokens, masked, levers, bf16)  # warm-up
-                    t0 = time.perf_counter()
-                    for _ in range(args.steps):
-                        nnz = _step(model, opt, captions, images, tokens, masked, levers, bf16)
-                    per_step = (time.perf_counter() - t0) / args.steps
-                    key = (density, "bf16" if bf16 else "fp32", "no-expansion" if masked else "expanded",
-                           "levers" if levers else "plain")
-                    results[key] = per_step
-                    print(f"{' '.join(key):<40} {per_step:6.3f} s/step  {1e5 / b * per_step:6.0f} s per 100k pairs  "
-                          f"(image nnz/row {nnz:.0f})")
+        for masked in (False, True):
+            for name, cls, grouped, fused, n_threads in levers:
+                torch.set_num_threads(n_threads)
+                images = pair_images[::k] if grouped else pair_images
+                image_of = torch.arange(b) // k if grouped else torch.arange(b)
+                positives = torch.arange(len(images))[:, None] == image_of[None, :]
+                model = make_model(cls, args.dense_dim, active, pair_images)
+                joint = JointObjective() if args.objective == "joint" else None
+                params = list(model.parameters()) + (list(joint.parameters()) if joint else [])
+                opt = torch.optim.AdamW(params, lr=1e-5, fused=fused)
+
+                def step() -> float:
+                    out = batch_loss(model, cfg, images, captions, positives, tokens if masked else None, joint)
+                    opt.zero_grad(set_to_none=True)
+                    out.loss.backward()
+                    opt.step()
+                    return out.image_nnz
+
+                step()  # warm-up
+                t0 = time.perf_counter()
+                for _ in range(args.steps):
+                    nnz = step()
+                per_step = (time.perf_counter() - t0) / args.steps
+                kind = "no-expansion" if masked else "expanded"
+                results[(density, kind, name)] = per_step
+                print(f"{density:<8} {kind:<13} {name:<9} {per_step:6.3f} s/step  {per_step * steps_per_epoch:6.0f} s/epoch"
+                      f"  (image nnz/row {nnz:.0f})")
+    torch.set_num_threads(threads)
     for density in ("start", "trained"):
         for kind in ("expanded", "no-expansion"):
-            ratio = results[(density, "fp32", kind, "plain")] / results[(density, "fp32", kind, "levers")]
-            print(f"speed-up of the levers, {density} density, {kind}: {ratio:.2f}x")
+            base = results[(density, kind, "dense")]
+            row = ", ".join(f"{name} {base / results[(density, kind, name)]:.2f}x" for name, *_ in levers[1:])
+            print(f"speed-up over dense, {density} density, {kind}: {row}")
 
 
 if __name__ == "__main__":

@@ -70,10 +70,9 @@ def test_compact_no_expansion_scores_equal_masked_full_vectors():
     captions, images = torch.randn(5, 8), torch.randn(6, 8)
     tokens = pad_token_ids([np.array([3, 4, 5]), np.array([9]), np.array([1, 2]), np.array([7, 8]),
                             np.array([100])])
-    image_sparse = model(images)
-    scores, weights = caption_scores_no_expansion(model, captions, tokens, image_sparse)
+    scores, weights = caption_scores_no_expansion(model, captions, tokens, model.active(images))
     full = model(captions, tokens)
-    torch.testing.assert_close(scores, image_sparse @ full.t())
+    torch.testing.assert_close(scores, model(images) @ full.t())
     torch.testing.assert_close(weights.sum(1), full.sum(1))
 
 
@@ -82,13 +81,13 @@ def test_caption_vectors_come_from_caption_embeddings(monkeypatch):
     split = synthetic_split(n_docs=16, per_doc=4, dim=8)
     model = D2SModel(D2SConfig(dense_dim=8, hidden_dim=16))
     seen = []
-    original = D2SModel.forward
+    original = D2SModel.active
 
-    def spy(self, dense, token_ids=None):
+    def spy(self, dense):
         seen.append(dense.detach().clone())
-        return original(self, dense, token_ids)
+        return original(self, dense)
 
-    monkeypatch.setattr(D2SModel, "forward", spy)
+    monkeypatch.setattr(D2SModel, "active", spy)
     cfg = TrainConfig(epochs=1, batch_size=8, expansion_decay=1e-9, objective="d2s")  # p = 0 for epoch... see below
     # epochs=1 and a tiny decay span give p = 1 at epoch 0; force p = 0 instead:
     monkeypatch.setattr(train_module, "expansion_control_p", lambda *a, **k: 0.0)
@@ -138,9 +137,9 @@ def test_masked_batches_follow_the_schedule():
     assert result.history[0]["q_nnz"] <= 8  # no-expansion captions carry at most their own 8 tokens
 
 
-@pytest.mark.parametrize("bias_shift", [0.0, -1.5])  # about half the logits active (dense backward), ~1% (sparse)
-def test_sparse_backward_gradients_equal_the_dense_path(bias_shift):
-    from lsr.d2s.sparse_backward import _LogReluProjection, log_relu_projection, sparse_scores
+@pytest.mark.parametrize("bias_shift", [0.0, -1.5])  # about half the logits active, and ~1%
+def test_active_columns_equal_the_dense_path_in_values_and_gradients(bias_shift):
+    from lsr.d2s.sparse_backward import _ActiveLogRelu, active_projection, active_scores, column_means
 
     torch.manual_seed(0)
     hidden = torch.randn(8, 6, dtype=torch.float64, requires_grad=True)
@@ -150,14 +149,53 @@ def test_sparse_backward_gradients_equal_the_dense_path(bias_shift):
     reference = torch.log1p(torch.relu(projector(hidden)))
     active = float((reference > 0).double().mean())
     assert (active > 0.3) if bias_shift == 0 else (0 < active < 0.05)
-    assert torch.autograd.gradcheck(_LogReluProjection.apply, (hidden, projector.weight, projector.bias))
-    for _ in range(2):  # the first call measures the density, the second takes the sparse path when sparse
-        out = log_relu_projection(hidden, projector)
-    assert torch.allclose(out, reference)
-    other = torch.relu(torch.randn(5, 300, dtype=torch.float64) - 2)
-    loss = sparse_scores(out, other).sum() + out.sum()
-    grads = torch.autograd.grad(loss, (hidden, projector.weight, projector.bias))
-    expected = torch.autograd.grad((reference @ other.t()).sum() + reference.sum(),
-                                   (hidden, projector.weight, projector.bias))
+    assert torch.autograd.gradcheck(lambda h, w, b: _ActiveLogRelu.apply(h, w, b)[0],
+                                    (hidden, projector.weight, projector.bias))
+    out = active_projection(hidden, projector)
+    assert torch.equal(out.to_dense(), reference) and len(out.cols) < 300 * (0.9 if bias_shift else 1.01)
+    other_hidden = torch.randn(5, 6, dtype=torch.float64, requires_grad=True)
+    other = active_projection(other_hidden, projector)
+    ids = torch.tensor([[3, 7, 299], [0, 0, 150], [5, 6, 7], [1, 2, 3], [9, 9, 9]])
+    loss = (active_scores(out, other) ** 2).sum() + out.values.sum() + (out.at(ids) ** 2).sum() \
+        + (column_means(out.cols.expand_as(out.values), out.values, 8, 300) ** 2).sum()
+    other_dense = torch.log1p(torch.relu(projector(other_hidden)))
+    expected_loss = ((reference @ other_dense.t()) ** 2).sum() + reference.sum() + (reference[:, ids] ** 2).sum() \
+        + (reference.mean(dim=0) ** 2).sum()
+    params = (hidden, other_hidden, projector.weight, projector.bias)
+    grads = torch.autograd.grad(loss, params)
+    expected = torch.autograd.grad(expected_loss, params)
+    assert torch.allclose(loss, expected_loss)
     for got, want in zip(grads, expected):
         assert torch.allclose(got, want)
+
+def test_grouped_batches_hold_whole_images_and_cover_every_caption_once():
+    from lsr.d2s.train import epoch_batches
+
+    query_doc = np.repeat(np.arange(50), 4)  # 50 images x 4 captions, as the caption proxy's train split
+    rng = np.random.default_rng(0)
+    grouped = epoch_batches(query_doc, 16, rng, group_by_image=True)
+    assert len(grouped) == 12 and all(len(b) == 16 for b in grouped)  # 200 // 16, the tail dropped
+    rows = np.concatenate(grouped)
+    assert len(set(rows.tolist())) == len(rows)
+    for batch in grouped:  # 16 captions of exactly 4 whole images
+        images, counts = np.unique(query_doc[batch], return_counts=True)
+        assert len(images) == 4 and (counts == 4).all()
+    first = [query_doc[b[0]] for b in grouped]
+    assert first != sorted(first)  # images in random order
+    plain = epoch_batches(query_doc, 16, np.random.default_rng(0))
+    assert np.array_equal(np.concatenate(plain), np.random.default_rng(0).permutation(200)[:192])
+
+
+@pytest.mark.parametrize("objective", ["d2s", "joint"])
+def test_training_on_grouped_batches_learns(objective):
+    split = synthetic_split(n_docs=96, per_doc=4, dim=16, seed=3)  # the setting of the ungrouped tests
+    val = synthetic_split(n_docs=48, per_doc=4, dim=16, seed=3)
+    torch.manual_seed(0)
+    model = D2SModel(D2SConfig(dense_dim=16, hidden_dim=32))
+    before = evaluate_sparse(model, val)
+    cfg = TrainConfig(epochs=6, batch_size=64, lr=1e-3, lambda_q=1e-3, lambda_d=1e-3, objective=objective,
+                      lr_head=1e-3, temperature=0.05 if objective == "d2s" else 0.01, group_by_image=True)
+    result = train(model, split, val, cfg, show_progress=False)
+    after = evaluate_sparse(model, val)
+    assert after["t2i"]["R@1"] > before["t2i"]["R@1"] + 3
+    assert result.history[-1]["d_nnz"] < result.history[0]["d_nnz"]

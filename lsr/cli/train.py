@@ -26,6 +26,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--expansion-decay", type=float, default=d.expansion_decay,
                    help="Bernoulli expansion control: p (batches trained with no-expansion captions) falls from 1 "
                         "to 0 over this fraction of the epochs; 0 turns expansion control off")
+    g.add_argument("--group-by-image", action=argparse.BooleanOptionalAction, default=d.group_by_image,
+                   help="batches of whole images (all captions of batch-size / captions-per-image images; each "
+                        "image projected once per batch) instead of random pairs")
     g.add_argument("--select-on", choices=("mean_r1", "t2i_r1", "last"), default=d.select_on)
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--objective", choices=("d2s", "joint"), default=d.objective,
@@ -53,7 +56,7 @@ def train_config(args):
                        seed=args.seed, device=args.device, objective=args.objective,
                        joint_w_dense=args.joint_w_dense, joint_w_sparse=args.joint_w_sparse,
                        joint_self_distill=args.joint_self_distill, joint_teacher=args.joint_teacher,
-                       joint_tau=args.joint_tau, lr_head=args.lr_head)
+                       joint_tau=args.joint_tau, lr_head=args.lr_head, group_by_image=args.group_by_image)
 
 
 def add_data_args(p: argparse.ArgumentParser, default_eval: tuple[str, ...]) -> None:

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from lsr.d2s.losses import distillation_loss, l1_penalty
 from lsr.d2s.model import D2SModel, pad_token_ids
 from lsr.d2s.schedules import sparsity_weight
+from lsr.d2s.sparse_backward import ActiveColumns
 from lsr.data.split import PairedSplit
 from lsr.devices import resolve_device
 from lsr.encoders.inference_free import WEIGHT_CEILING, distinct_non_special, query_vectors
@@ -66,12 +67,12 @@ def own_tokens(token_ids: Sequence[np.ndarray], special_ids: Sequence[int]) -> l
     return [distinct_non_special(t, sorted(special_ids)) for t in token_ids]
 
 
-def table_scores(table: torch.Tensor, tokens: torch.Tensor, docs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def table_scores(table: torch.Tensor, tokens: torch.Tensor, docs: ActiveColumns) -> tuple[torch.Tensor, torch.Tensor]:
     """(documents x queries) scores and the queries' weights (batch, L) for padded query tokens (-1 = pad)."""
     valid = tokens >= 0
     safe = tokens.clamp(min=0)
     weights = table[safe].clamp(0.0, WEIGHT_CEILING) * valid  # OpenSearch takes query weights up to 64
-    return torch.einsum("ibl,bl->ib", docs[:, safe], weights), weights
+    return torch.einsum("ibl,bl->ib", docs.at(safe), weights), weights
 
 
 def evaluate_table(model: D2SModel, table: np.ndarray, split: PairedSplit, query_tokens: Sequence[np.ndarray],
@@ -128,14 +129,14 @@ def train_table(model: D2SModel, table: np.ndarray, train_split: PairedSplit, tr
             captions = q_emb[rows].to(device)
             images = d_emb[train_split.query_doc[rows]].to(device)
             with torch.set_grad_enabled(cfg.train_documents):
-                docs = model(images)
+                docs = model.active(images)
             tokens = pad_token_ids([train_tokens[r] for r in rows]).to(device)
             scores, weights = table_scores(raw, tokens, docs)
             rank = distillation_loss(scores, images @ captions.t(), cfg.temperature)
             lam = sparsity_weight(step, 1.0, warmup)
             reg = cfg.lambda_q * weights.sum(dim=1).mean()
             if cfg.train_documents:
-                reg = reg + cfg.lambda_d * l1_penalty(docs)
+                reg = reg + cfg.lambda_d * l1_penalty(docs.values)
             loss = rank + lam * reg / 2
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -144,7 +145,7 @@ def train_table(model: D2SModel, table: np.ndarray, train_split: PairedSplit, tr
             sums["loss"] += loss.item()
             sums["rank"] += rank.item()
             sums["q_nnz"] += float((weights > 0).sum(dim=1).float().mean())
-            sums["d_nnz"] += float((docs > 0).sum(dim=1).float().mean())
+            sums["d_nnz"] += docs.nnz_per_row()
             bar.set_postfix(loss=f"{loss.item():.3f}")
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - t_epoch,
                   **{k: v / steps_per_epoch for k, v in sums.items()}}

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 import torch.nn.functional as F
 from torch import nn
 
-from lsr.d2s.sparse_backward import log_relu_projection
+from lsr.d2s.sparse_backward import ActiveColumns, active_projection
 from lsr.sparse import VOCAB_SIZE, SparseBatch
 
 CONFIG_NAME = "config.json"
@@ -133,10 +133,15 @@ class D2SModel(nn.Module):
     def forward(self, dense: torch.Tensor, token_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Sparse weights (batch, vocab). With `token_ids` (batch, L; -1 = padding), each row keeps only
         its own tokens (no expansion)."""
-        weights = log_relu_projection(self.hidden(dense), self.vocab_projector)
+        weights = torch.log1p(torch.relu(self.logits(dense)))
         if token_ids is not None:
             weights = weights * token_mask(token_ids, weights.shape[1], weights.dtype)
         return weights
+
+    def active(self, dense: torch.Tensor) -> ActiveColumns:
+        """The same weights as `forward` (expanded), kept as the batch's active columns only: what training
+        uses, since nothing (batch x vocab) is then kept for backward (`lsr.d2s.sparse_backward`)."""
+        return active_projection(self.hidden(dense), self.vocab_projector)
 
     @torch.inference_mode()
     def dense_vectors(self, dense: np.ndarray | torch.Tensor, batch_size: int = 4096) -> np.ndarray:

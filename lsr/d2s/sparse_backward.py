@@ -1,77 +1,92 @@
-"""Training levers that use the output's sparsity: log(1 + relu(x)) keeps tens of the 30,522 logits per
-vector, and the gradient is zero everywhere else.
+"""Training on the active columns only: log(1 + relu(x)) keeps tens of the 30,522 logits per vector, and
+both the loss and the gradient are zero everywhere else.
 
-- `log_relu_projection`: the vocabulary projection and activation in one autograd function whose backward
-  touches only the active logits: the projector's weight gradient and the hidden gradient are sparse x
-  dense products over those entries (a dense masked product while the output is still dense, at the
-  start of training). Forward is the same dense product as before.
-- `sparse_scores`: the (a x b) dot products of two batches of sparse vectors over the union of their
-  active columns only (a few thousand of 30,522 once training has made them sparse).
+`active_projection` runs the vocabulary projection (the one dense product left, batch x hidden x 30,522),
+keeps the columns that are positive in at least one row of the batch (a few thousand once training has
+made the vectors sparse), and returns them as `ActiveColumns`: a (batch x k) value matrix and the k
+sorted vocabulary ids. Everything after it works on that small matrix:
 
-Both compute exactly what the plain operations compute (up to float summation order); tests check the
-gradients against the dense path.
+- the sparsity penalties (`values.sum()`, per-column means) are those of the full vectors;
+- `active_scores(a, b)` is `a @ b.T` over the columns active in both batches (the others add zero);
+- `ActiveColumns.at(ids)` reads the weights at given vocabulary ids (no-expansion captions);
+- backward gives the hidden gradient from the k active rows of the projector, and the projector's weight
+  and bias gradients on those k rows only (zero elsewhere, exactly as the dense path computes them).
+
+So nothing (batch x 30,522) is kept, read again or written by backward; the results equal the dense path
+up to float summation order (tests check values and gradients against it).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-DENSE_BACKWARD_ABOVE = 0.05  # fraction of active logits above which the dense masked backward is faster
+
+@dataclass
+class ActiveColumns:
+    """A batch of non-negative sparse vectors kept as its active columns: `values` (batch, k) and the
+    sorted vocabulary ids `cols` (k,) they sit at; every other column is zero in every row."""
+
+    values: torch.Tensor
+    cols: torch.Tensor
+    vocab_size: int
+
+    def to_dense(self) -> torch.Tensor:
+        out = self.values.new_zeros(self.values.shape[0], self.vocab_size)
+        return out.index_copy(1, self.cols, self.values)
+
+    def at(self, ids: torch.Tensor) -> torch.Tensor:
+        """Weights at vocabulary `ids` (any shape, values in [0, vocab)) for every row: (batch, *ids.shape)."""
+        position = torch.full((self.vocab_size,), len(self.cols), dtype=torch.long, device=self.cols.device)
+        position[self.cols] = torch.arange(len(self.cols), device=self.cols.device)
+        padded = torch.cat([self.values, self.values.new_zeros(self.values.shape[0], 1)], dim=1)
+        return padded[:, position[ids]]
+
+    def nnz_per_row(self) -> float:
+        return float((self.values > 0).sum(dim=1).float().mean())
 
 
-class _LogReluProjection(torch.autograd.Function):
+class _ActiveLogRelu(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        out = hidden @ weight.t()
-        out += bias
-        active = out > 0
-        if active.float().mean() > DENSE_BACKWARD_ABOVE:
-            out.clamp_min_(0)
-            deriv = torch.where(active, 1.0 / (1.0 + out), torch.zeros_like(out))
-            ctx.save_for_backward(hidden, weight, deriv)
-            ctx.sparse = False
-        else:
-            rows, cols = active.nonzero(as_tuple=True)
-            ctx.save_for_backward(hidden, weight, rows, cols, 1.0 / (1.0 + out[rows, cols]))
-            ctx.sparse = True
-            out.clamp_min_(0)
-        return out.log1p_()  # in place: one (batch x vocab) buffer for logits and weights
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
+        logits = torch.addmm(bias, hidden, weight.t())
+        cols = (logits > 0).any(dim=0).nonzero(as_tuple=True)[0]
+        values = logits.index_select(1, cols).clamp_min_(0)
+        del logits
+        deriv = torch.where(values > 0, 1.0 / (1.0 + values), torch.zeros_like(values))
+        ctx.save_for_backward(hidden, weight, cols, deriv)
+        ctx.mark_non_differentiable(cols)
+        return values.log1p_(), cols
 
     @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
-        if not ctx.sparse:
-            hidden, weight, deriv = ctx.saved_tensors
-            g = grad_out * deriv
-            return g @ weight, g.t() @ hidden, g.sum(dim=0)
-        hidden, weight, rows, cols, deriv = ctx.saved_tensors
-        values = grad_out[rows, cols] * deriv
-        g = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, grad_out.shape, is_coalesced=True,
-                                    check_invariants=False)
-        grad_hidden = torch.sparse.mm(g, weight) if ctx.needs_input_grad[0] else None
-        grad_weight = torch.sparse.mm(g.t(), hidden) if ctx.needs_input_grad[1] else None
-        grad_bias = torch.zeros(grad_out.shape[1], dtype=values.dtype, device=values.device).index_add_(0, cols, values) \
-            if ctx.needs_input_grad[2] else None
+    def backward(ctx, grad_values: torch.Tensor, _grad_cols):
+        hidden, weight, cols, deriv = ctx.saved_tensors
+        g = grad_values * deriv  # (batch, k)
+        grad_hidden = g @ weight.index_select(0, cols) if ctx.needs_input_grad[0] else None
+        grad_weight = grad_bias = None
+        if ctx.needs_input_grad[1]:
+            grad_weight = weight.new_zeros(weight.shape).index_copy_(0, cols, g.t() @ hidden)
+        if ctx.needs_input_grad[2]:
+            grad_bias = weight.new_zeros(weight.shape[0]).index_copy_(0, cols, g.sum(dim=0))
         return grad_hidden, grad_weight, grad_bias
 
 
-def log_relu_projection(hidden: torch.Tensor, projector: torch.nn.Linear) -> torch.Tensor:
-    """log(1 + relu(projector(hidden))), with a sparse backward when gradients are needed and the output
-    was sparse on the previous call (while it is dense, at the start of training, autograd's own backward
-    is faster)."""
-    training = torch.is_grad_enabled() and (hidden.requires_grad or projector.weight.requires_grad)
-    if training and getattr(projector, "_lsr_active_fraction", 1.0) <= DENSE_BACKWARD_ABOVE:
-        out = _LogReluProjection.apply(hidden, projector.weight, projector.bias)
-    else:
-        out = torch.log1p(torch.relu(projector(hidden)))
-    if training:
-        with torch.no_grad():
-            projector._lsr_active_fraction = float((out > 0).float().mean())
-    return out
+def active_projection(hidden: torch.Tensor, projector: torch.nn.Linear) -> ActiveColumns:
+    """log(1 + relu(projector(hidden))) as `ActiveColumns` (differentiable in hidden and the projector)."""
+    values, cols = _ActiveLogRelu.apply(hidden, projector.weight, projector.bias)
+    return ActiveColumns(values, cols, projector.out_features)
 
 
-def sparse_scores(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """`a @ b.T` for non-negative sparse weight rows, computed over the columns active in either batch."""
-    cols = ((a > 0).any(dim=0) | (b > 0).any(dim=0)).nonzero(as_tuple=True)[0]
-    if len(cols) > 0.5 * a.shape[1]:
-        return a @ b.t()
-    return a.index_select(1, cols) @ b.index_select(1, cols).t()
+def active_scores(a: ActiveColumns, b: ActiveColumns) -> torch.Tensor:
+    """(a rows x b rows) dot products, over the columns active in both batches."""
+    in_b = torch.isin(a.cols, b.cols)
+    in_a = torch.isin(b.cols, a.cols)  # both sorted, so the two selections line up column for column
+    return a.values[:, in_b] @ b.values[:, in_a].t()
+
+
+def column_means(ids: torch.Tensor, values: torch.Tensor, rows: int, vocab_size: int) -> torch.Tensor:
+    """Mean weight of each vocabulary column over `rows` vectors given as (ids, values) entries (same shape;
+    ids may repeat): what the FLOPs penalty squares."""
+    sums = values.new_zeros(vocab_size).index_add_(0, ids.reshape(-1), values.reshape(-1))
+    return sums / rows

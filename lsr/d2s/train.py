@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from lsr.d2s.joint import JointObjective
 from lsr.d2s.losses import PENALTIES, distillation_loss
 from lsr.d2s.model import D2SModel, pad_token_ids
-from lsr.d2s.sparse_backward import sparse_scores
+from lsr.d2s.sparse_backward import ActiveColumns, active_scores, column_means
 from lsr.d2s.schedules import expansion_control_p, lr_factor, sparsity_weight
 from lsr.data.split import PairedSplit
 from lsr.devices import resolve_device
@@ -60,6 +60,10 @@ class TrainConfig:
     joint_teacher: float = 0.0  # weight of the D2S distillation term inside the joint objective
     joint_tau: float = 0.07
     lr_head: float = 1e-4  # the joint dense head and its temperature
+    # batches of whole images: each holds all captions of batch_size / (captions per image) images, so every
+    # image is projected once per batch instead of once per caption (the image side of the step shrinks by
+    # the captions-per-image factor); False draws random (caption, image) pairs
+    group_by_image: bool = False
 
 
 @dataclass
@@ -71,7 +75,7 @@ class TrainResult:
 
 
 def caption_scores_no_expansion(model: D2SModel, caption_dense: torch.Tensor, token_ids: torch.Tensor,
-                                image_sparse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                                images: ActiveColumns) -> tuple[torch.Tensor, torch.Tensor]:
     """(images x captions) scores and the captions' own-token weights (batch, L) for no-expansion captions.
 
     Equal to masking the full |V|-wide caption vector to its own tokens, but computes only those L
@@ -82,8 +86,60 @@ def caption_scores_no_expansion(model: D2SModel, caption_dense: torch.Tensor, to
     safe = token_ids.clamp(min=0)
     logits = torch.einsum("blh,bh->bl", model.vocab_projector.weight[safe], hidden) + model.vocab_projector.bias[safe]
     weights = torch.log1p(torch.relu(logits)) * valid
-    scores = torch.einsum("ibl,bl->ib", image_sparse[:, safe], weights)
+    scores = torch.einsum("ibl,bl->ib", images.at(safe), weights)
     return scores, weights
+
+
+@dataclass
+class BatchLoss:
+    loss: torch.Tensor
+    rank: torch.Tensor  # the ranking part (distillation or the joint objective), without the sparsity penalty
+    caption_nnz: float
+    image_nnz: float
+    parts: dict = field(default_factory=dict)
+
+
+def batch_loss(model: D2SModel, cfg: TrainConfig, images: torch.Tensor, captions: torch.Tensor,
+               positives: torch.Tensor, tokens: torch.Tensor | None = None, joint: JointObjective | None = None,
+               lam: float = 1.0) -> BatchLoss:
+    """The loss of one batch: (images x captions) sparse scores, `positives` marking matching pairs;
+    with `tokens` (padded caption token ids) the captions are not expanded. `lam` scales the sparsity
+    penalty (its warm-up)."""
+    penalty = PENALTIES[cfg.sparsity]
+    image_sparse = model.active(images)  # the batch's active columns only (`lsr.d2s.sparse_backward`)
+    if tokens is not None:
+        scores, caption_weights = caption_scores_no_expansion(model, captions, tokens, image_sparse)
+    else:
+        caption_sparse = model.active(captions)  # from the CAPTION embeddings, never the image's
+        scores = active_scores(image_sparse, caption_sparse)
+        caption_weights = caption_sparse.values
+    parts = {}
+    if joint is None:
+        rank_loss = distillation_loss(scores, images @ captions.t(), cfg.temperature)
+    else:
+        rank_loss, parts = joint(model, images, captions, scores, positives)
+    if tokens is not None and cfg.sparsity == "flops":  # the captions' own tokens, column by column
+        caption_penalty = (column_means(tokens.clamp(min=0), caption_weights, len(captions),
+                                        image_sparse.vocab_size) ** 2).sum()
+    else:
+        caption_penalty = penalty(caption_weights)
+    reg = lam * (cfg.lambda_q * caption_penalty + cfg.lambda_d * penalty(image_sparse.values)) / 2
+    with torch.no_grad():
+        caption_nnz = float((caption_weights > 0).sum(dim=1).float().mean())
+    return BatchLoss(rank_loss + reg, rank_loss, caption_nnz, image_sparse.nnz_per_row(), parts)
+
+
+def epoch_batches(query_doc: np.ndarray, batch_size: int, rng: np.random.Generator,
+                  group_by_image: bool = False) -> list[np.ndarray]:
+    """One epoch's batches of caption rows (the last incomplete batch dropped). Random pairs, or with
+    `group_by_image` images in random order, each followed by its captions in random order."""
+    n = len(query_doc)
+    if group_by_image:
+        image_rank = rng.permutation(int(query_doc.max()) + 1)[query_doc]
+        order = np.lexsort((rng.random(n), image_rank))  # by image (random order), then random within an image
+    else:
+        order = rng.permutation(n)
+    return [order[i * batch_size:(i + 1) * batch_size] for i in range(max(1, n // batch_size))]
 
 
 def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | None = None,
@@ -110,7 +166,6 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
         joint = JointObjective(cfg.joint_w_dense, cfg.joint_w_sparse, cfg.joint_self_distill, cfg.joint_teacher,
                                cfg.temperature, cfg.joint_tau).to(device)
     model.to(device).train()
-    penalty = PENALTIES[cfg.sparsity]
 
     q_emb = torch.from_numpy(train_split.query_emb)
     d_emb = torch.from_numpy(train_split.doc_emb)
@@ -134,44 +189,34 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
     t_start = time.perf_counter()
     for epoch in range(cfg.epochs):
         p = expansion_control_p(epoch, cfg.epochs, cfg.expansion_decay)
-        order = rng.permutation(n)
+        batches = epoch_batches(train_split.query_doc, cfg.batch_size, rng, cfg.group_by_image)
         sums = {"loss": 0.0, "rank": 0.0, "q_nnz": 0.0, "d_nnz": 0.0, "masked": 0}
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show_progress,
                    unit="batch")
         t_epoch = time.perf_counter()
         for i in bar:
-            rows = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            rows = batches[i]
             captions = q_emb[rows].to(device)
-            images = d_emb[train_split.query_doc[rows]].to(device)
+            # each image once; scores are (images x captions), positives where the caption belongs to the image
+            doc = np.unique(train_split.query_doc[rows]) if cfg.group_by_image else train_split.query_doc[rows]
+            images = d_emb[doc].to(device)
             masked = bool(rng.random() < p)  # one Bernoulli draw for the whole batch
             for g, base in zip(optimizer.param_groups, base_lrs):
                 g["lr"] = base * lr_factor(step, total, lr_warmup, cfg.lr_schedule)
 
-            image_sparse = model(images)
-            if masked:
-                tokens = pad_token_ids([train_split.query_tokens[r] for r in rows]).to(device)
-                scores, caption_sparse = caption_scores_no_expansion(model, captions, tokens, image_sparse)
-            else:
-                caption_sparse = model(captions)  # from the CAPTION embeddings, never the image's
-                scores = sparse_scores(image_sparse, caption_sparse)
-            if joint is None:
-                rank_loss = distillation_loss(scores, images @ captions.t(), cfg.temperature)
-            else:
-                doc = torch.as_tensor(train_split.query_doc[rows])
-                rank_loss, parts = joint(model, images, captions, scores, (doc[:, None] == doc[None, :]).to(device))
-                sums["tau"] = sums.get("tau", 0.0) + parts["tau"]
-            lam = sparsity_weight(step, 1.0, reg_warmup)
-            if masked and cfg.sparsity == "flops":  # FLOPs needs the vocabulary-wide layout
-                caption_sparse = torch.zeros_like(image_sparse).scatter_add(1, tokens.clamp(min=0), caption_sparse)
-            reg = lam * (cfg.lambda_q * penalty(caption_sparse) + cfg.lambda_d * penalty(image_sparse)) / 2
-            loss = rank_loss + reg
+            tokens = pad_token_ids([train_split.query_tokens[r] for r in rows]).to(device) if masked else None
+            positives = torch.as_tensor(doc)[:, None] == torch.as_tensor(train_split.query_doc[rows])[None, :]
+            out = batch_loss(model, cfg, images, captions, positives.to(device), tokens, joint,
+                             sparsity_weight(step, 1.0, reg_warmup))
+            if "tau" in out.parts:
+                sums["tau"] = sums.get("tau", 0.0) + out.parts["tau"]
+            loss, rank_loss = out.loss, out.rank
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
 
-            q_nnz = float((caption_sparse > 0).sum(dim=1).float().mean())
-            d_nnz = float((image_sparse > 0).sum(dim=1).float().mean())
+            q_nnz, d_nnz = out.caption_nnz, out.image_nnz
             sums["loss"] += loss.item()
             sums["rank"] += rank_loss.item()
             sums["q_nnz"] += q_nnz
