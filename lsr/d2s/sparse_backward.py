@@ -52,7 +52,8 @@ class _ActiveLogRelu(torch.autograd.Function):
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
         logits = torch.addmm(bias, hidden, weight.t())
         cols = (logits > 0).any(dim=0).nonzero(as_tuple=True)[0]
-        values = logits.index_select(1, cols).clamp_min_(0)
+        # every column active (the start of training): keep the logits themselves, no copy
+        values = (logits if len(cols) == logits.shape[1] else logits.index_select(1, cols)).clamp_min_(0)
         del logits
         deriv = torch.where(values > 0, 1.0 / (1.0 + values), torch.zeros_like(values))
         ctx.save_for_backward(hidden, weight, cols, deriv)

@@ -182,7 +182,9 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
     if joint is not None:
         groups.append({"params": list(model.dense_head.parameters()) + list(joint.parameters()), "lr": cfg.lr_head})
     base_lrs = [g["lr"] for g in groups]
-    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    # the fused kernel makes one pass over each parameter (4x faster than foreach over the 30,522 x 384
+    # projector on 2 cores; benchmarks/bench_training.py)
+    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay, fused=device.type in ("cpu", "cuda"))
     result = TrainResult()
     best_state = None
     step = 0
