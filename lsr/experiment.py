@@ -9,6 +9,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import torch
+
 from lsr.d2s.model import D2SModel
 from lsr.d2s.static_pruning import choose_min_weight
 from lsr.d2s.train import TrainConfig, train
@@ -95,6 +97,7 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     vocab = Vocabulary()
     train_split = load_pairs(cfg.data, "train", max_images=cfg.train_images, vocab=vocab)
     dev = load_split_spec(cfg.dev_set, vocab)
+    torch.manual_seed(cfg.train.seed)  # the input Linear starts random: the same seed, the same start
     model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir)
     model.config.dense_encoder = cfg.dense_encoder or (PROXY_DENSE_ENCODER if cfg.data.startswith("proxy") else None)
     untrained = build_model(cfg.init, train_split.dense_dim, cfg.init_dir) if cfg.baselines else None
