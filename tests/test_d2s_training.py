@@ -168,6 +168,7 @@ def test_active_columns_equal_the_dense_path_in_values_and_gradients(bias_shift)
     for got, want in zip(grads, expected):
         assert torch.allclose(got, want)
 
+
 def test_grouped_batches_hold_whole_images_and_cover_every_caption_once():
     from lsr.d2s.train import epoch_batches
 

@@ -30,7 +30,7 @@ from lsr.d2s.model import D2SModel, pad_token_ids
 from lsr.d2s.schedules import sparsity_weight
 from lsr.d2s.sparse_backward import ActiveColumns
 from lsr.data.split import PairedSplit
-from lsr.devices import resolve_device
+from lsr.devices import adamw, resolve_device
 from lsr.encoders.inference_free import WEIGHT_CEILING, distinct_non_special, query_vectors
 from lsr.eval.metrics import t2i_metrics
 from lsr.sparse import flops
@@ -109,7 +109,7 @@ def train_table(model: D2SModel, table: np.ndarray, train_split: PairedSplit, tr
         groups += [{"params": list(model.proj.parameters()), "lr": cfg.lr_proj},
                    {"params": list(model.layer_norm.parameters()) + list(model.vocab_projector.parameters()),
                     "lr": cfg.lr}]
-    optimizer = torch.optim.AdamW(groups, weight_decay=0.0, fused=device.type in ("cpu", "cuda"))  # one pass per parameter
+    optimizer = adamw(groups, device)
 
     q_emb, d_emb = torch.from_numpy(train_split.query_emb), torch.from_numpy(train_split.doc_emb)
     n = len(train_split.query_ids)
