@@ -6,7 +6,7 @@ Used by `lsr demo` (a documented subset, minutes on 2 cores) and `lsr train`/`ls
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -101,6 +101,8 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir)
     model.config.dense_encoder = cfg.dense_encoder or (PROXY_DENSE_ENCODER if cfg.data.startswith("proxy") else None)
     untrained = build_model(cfg.init, train_split.dense_dim, cfg.init_dir) if cfg.baselines else None
+    if cfg.max_flops is not None and cfg.train.select_max_flops is None:  # pick the best epoch at the budget
+        cfg = replace(cfg, train=replace(cfg.train, select_max_flops=cfg.max_flops))
     result = train(model, train_split, dev, cfg.train, out_dir=out / "model", show_progress=show_progress)
     pruning = None
     if cfg.max_flops is not None:

@@ -51,6 +51,9 @@ def test_train_on_d2s_parquet_layout_with_one_command(data, tmp_path, capsys):
     rows = report["results"]["blip-embs-test"]
     assert set(rows) >= {"dense cosine (teacher)", "D2S sparse, expanded queries", "D2S sparse, no-expansion queries"}
     assert len(report["train"]["history"]) == 2
+    # --max-flops also picks the best epoch as pruned to the budget on dev
+    assert report["config"]["train"]["select_max_flops"] == 1e9
+    assert all(h["val_at_budget"]["reached"] for h in report["train"]["history"])
     assert (out / "model" / "model.safetensors").is_file()
     assert (out / "runs" / "blip-embs-test.d2s-exp.t2i.run").is_file()
     printed = capsys.readouterr().out

@@ -200,3 +200,30 @@ def test_training_on_grouped_batches_learns(objective):
     after = evaluate_sparse(model, val)
     assert after["t2i"]["R@1"] > before["t2i"]["R@1"] + 3
     assert result.history[-1]["d_nnz"] < result.history[0]["d_nnz"]
+
+
+def test_with_a_flops_budget_the_best_epoch_is_chosen_as_pruning_would_serve_it():
+    split = synthetic_split(n_docs=96, per_doc=4, dim=16, seed=3)
+    val = synthetic_split(n_docs=48, per_doc=4, dim=16, seed=3)
+    torch.manual_seed(0)
+    model = D2SModel(D2SConfig(dense_dim=16, hidden_dim=32))
+    budget = 0.5 * evaluate_sparse(model, val)["flops"]  # the untrained model needs pruning to fit
+    cfg = TrainConfig(epochs=4, batch_size=64, lr=1e-3, lambda_q=1e-3, lambda_d=1e-3, temperature=0.05,
+                      objective="d2s", select_max_flops=budget)
+    result = train(model, split, val, cfg, show_progress=False)
+    scores = []
+    for h in result.history:
+        b = h["val_at_budget"]
+        assert b["reached"] and b["flops"] <= budget and b["min_weight"] > 0
+        scores.append((b["t2i"]["R@1"] + b["i2t"]["R@1"]) / 2)
+    assert result.best_epoch == max(i + 1 for i, s in enumerate(scores) if s == max(scores))
+
+
+def test_an_unreachable_flops_budget_never_picks_an_epoch(monkeypatch):
+    split = synthetic_split(n_docs=32, per_doc=4, dim=8)
+    model = D2SModel(D2SConfig(dense_dim=8, hidden_dim=16))
+    monkeypatch.setattr(train_module, "smallest_within", lambda curve, max_flops: None)
+    result = train(model, split, split, TrainConfig(epochs=2, batch_size=32, objective="d2s", select_max_flops=1.0),
+                   show_progress=False)
+    assert result.best_epoch == -1
+    assert all(not h["val_at_budget"]["reached"] for h in result.history)

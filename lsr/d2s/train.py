@@ -21,6 +21,7 @@ from lsr.d2s.joint import JointObjective
 from lsr.d2s.losses import PENALTIES, distillation_loss
 from lsr.d2s.model import D2SModel, pad_token_ids
 from lsr.d2s.sparse_backward import ActiveColumns, active_scores, column_means
+from lsr.d2s.static_pruning import smallest_within, threshold_curve
 from lsr.d2s.schedules import expansion_control_p, lr_factor, sparsity_weight
 from lsr.data.split import PairedSplit
 from lsr.devices import adamw, resolve_device
@@ -50,6 +51,9 @@ class TrainConfig:
     seed: int = 42
     device: str | None = None
     select_on: str = "mean_r1"  # validation metric for the best checkpoint: "mean_r1", "t2i_r1" or "last"
+    # with a FLOPs budget, each epoch is scored on dev as static pruning would serve it (the smallest threshold
+    # within the budget); an epoch no threshold brings within the budget is never picked
+    select_max_flops: float | None = None
     # "joint": joint sparse + dense training (`lsr.d2s.joint`), the default since it beat D2S distillation on
     # Flickr30k test at FLOPs <= 5 (t2i R@1 55.4 vs 52.7, i2t 72.0 vs 68.7; COCO 0.3 lower; README, "Beyond the
     # teacher"); "d2s": distil the frozen dense scores (Nguyen et al.)
@@ -231,15 +235,21 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
             if joint is not None:
                 dense = evaluate_dense_head(model, val_split)
                 record["val_dense_head"] = {"t2i": dense["t2i"], "i2t": dense["i2t"]}
+            val = record["val"]
+            if cfg.select_max_flops is not None:
+                record["val_at_budget"] = val = _at_budget(model, val_split, cfg.select_max_flops)
             model.train()
-            score = _selection_score(record["val"], cfg.select_on)
-            if score >= result.best_score or cfg.select_on == "last":
+            score = _selection_score(val, cfg.select_on) if val.get("reached", True) else float("-inf")
+            if score > float("-inf") and score >= result.best_score or cfg.select_on == "last":
                 result.best_score, result.best_epoch = score, epoch + 1
                 best_state = copy.deepcopy(model.state_dict())
                 if out_dir is not None:
                     model.save_pretrained(out_dir)
         result.history.append(record)
         log.info("epoch %d: %s", epoch + 1, _brief(record))
+    if val_split is not None and best_state is None:
+        log.warning("no epoch brings %s within %s FLOPs at any static-pruning threshold: keeping the last one; "
+                    "retrain with a larger lambda", val_split.name, cfg.select_max_flops)
     if best_state is not None:
         model.load_state_dict(best_state)
     elif out_dir is not None:
@@ -250,6 +260,17 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
             {"config": asdict(cfg), "best_epoch": result.best_epoch, "history": result.history}, indent=2))
     model.eval()
     return result
+
+
+def _at_budget(model: D2SModel, split: PairedSplit, max_flops: float) -> dict:
+    """Dev R@1 at the smallest static-pruning threshold within `max_flops` ("reached": False when none is)."""
+    curve = threshold_curve(model, split)
+    threshold = smallest_within(curve, max_flops)
+    point = next((p for p in curve if p.min_weight == threshold), None)
+    if point is None:
+        return {"reached": False, "min_weight": None, "flops": min(p.flops for p in curve)}
+    return {"reached": True, "min_weight": point.min_weight, "flops": point.flops,
+            "t2i": {"R@1": point.t2i_r1}, "i2t": {"R@1": point.i2t_r1}}
 
 
 def _selection_score(val: dict, select_on: str) -> float:
@@ -266,4 +287,8 @@ def _brief(record: dict) -> str:
     if "val" in record:
         v = record["val"]
         parts.append(f"val t2i R@1={v['t2i']['R@1']:.1f} i2t R@1={v['i2t']['R@1']:.1f} flops={v['flops']:.2f}")
+    if "val_at_budget" in record:
+        b = record["val_at_budget"]
+        parts.append(f"at budget: min_weight {b['min_weight']} flops={b['flops']:.2f} t2i R@1={b['t2i']['R@1']:.1f} "
+                     f"i2t R@1={b['i2t']['R@1']:.1f}" if b["reached"] else f"budget not reached (flops {b['flops']:.2f})")
     return " ".join(parts)
