@@ -52,15 +52,20 @@ def measured(row: dict[str, Any], source: Path) -> dict[str, float]:
             raise ValueError(f"pattern not found in {source}")
         return {str(i): float(g.replace(",", "")) for i, g in enumerate(match.groups())}
     node: Any = json.loads(text)
-    for part in row["key"].split("/"):
-        node = node[part]
+    for part in filter(None, row.get("key", "").split("/")):  # no key: paths from the record's root
+        node = _step(node, part)
     out = {}
     for name in row["expect"]:
         value: Any = node
         for part in name.split("."):
-            value = value[part]
+            value = _step(value, part)
         out[name] = float(value)
     return out
+
+
+def _step(node: Any, part: str) -> Any:
+    """One step of a record path: a key of an object, or a position in a list."""
+    return node[int(part)] if isinstance(node, list) else node[part]
 
 
 def compare(row: dict[str, Any], source: Path) -> Outcome:
