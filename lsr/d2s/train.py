@@ -242,7 +242,7 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
                 record["val_at_budget"] = val = _at_budget(model, val_split, cfg.select_max_flops)
             model.train()
             score = _selection_score(val, cfg.select_on) if val.get("reached", True) else float("-inf")
-            if score > float("-inf") and score >= result.best_score or cfg.select_on == "last":
+            if (score > float("-inf") and score >= result.best_score) or cfg.select_on == "last":
                 result.best_score, result.best_epoch = score, epoch + 1
                 best_state = copy.deepcopy(model.state_dict())
                 if out_dir is not None:
