@@ -49,6 +49,17 @@ def test_sparse_maps_match_the_encoder(client, encoder, vocab):
     assert health["status"] == "ok" and health["model_hash"] == encoder.provenance()["model_hash"]
 
 
+def test_replies_are_pure_ascii_json(client, vocab):
+    """Non-ASCII tokens travel as \\u escapes: ML Commons mangled raw UTF-8 tokens split across read chunks."""
+    from lsr.serve.app import ascii_json_response
+
+    body = ascii_json_response()([{"##\u6797": 1.5, "caf\u00e9": 0.25}]).body
+    assert body == b'[{"##\\u6797":1.5,"caf\\u00e9":0.25}]'
+    reply = client.post("/v1/sparse?expand=false", json={"texts": ["a \u6797 garden"]})
+    assert reply.status_code == 200 and reply.content.isascii()
+    assert "\u6797" in vocab.tokenizer.tokenize("a \u6797 garden") and "\u6797" in reply.json()[0]
+
+
 @pytest.mark.parametrize("body, status, message", [
     (b"not json", 400, "not JSON"),
     (b'{"text": ["a"]}', 422, "texts"),

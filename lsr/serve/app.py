@@ -6,7 +6,10 @@
 
 The reply of /v1/sparse is one {token: weight} map per text, in order: what an ML Commons remote model
 with the default embedding pre-process function and no post-process function hands to `neural_sparse`
-(`query_text`) and to the `sparse_encoding` ingest processor. Token names are the `rank_features`
+(`query_text`) and to the `sparse_encoding` ingest processor. It is pure ASCII JSON (a token such as
+`##林` travels as `\\u` escapes): ML Commons was seen to turn such a character into U+FFFD in about one
+request in three (OpenSearch 3.6.0; a multi-byte character split between two read chunks, it seems),
+so that query token silently matched nothing. Token names are the `rank_features`
 feature names of the OpenSearch backend (WordPiece, with `%` and `.` escaped); `naming=id` gives decimal
 token ids for a seismic `sparse_vector` field.
 
@@ -126,13 +129,27 @@ def parse_request(body: bytes, query: Any, config: ServeConfig) -> tuple[list[st
     return texts, expand in ("true", "1"), naming
 
 
+def ascii_json_response() -> type:
+    """A Starlette JSONResponse whose body is pure ASCII (`\\uXXXX` escapes), safe for any byte chunking."""
+    from starlette.responses import JSONResponse
+
+    class AsciiJSONResponse(JSONResponse):
+        media_type = "application/json"
+
+        def render(self, content: Any) -> bytes:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+    return AsciiJSONResponse
+
+
 def create_app(encoder: "SparseEncoder", config: ServeConfig | None = None) -> "Starlette":
     """The ASGI app serving `encoder` (see the module docstring)."""
     from starlette.applications import Starlette
-    from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     from lsr.backends.opensearch.features import FeatureNaming
+
+    JSONResponse = ascii_json_response()
 
     config = config or ServeConfig()
     batcher = MicroBatcher(encoder, config)
