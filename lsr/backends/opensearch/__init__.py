@@ -3,7 +3,8 @@
 from lsr.backends.opensearch.client import (AccessDeniedError, CertificateVerifyError, NodeUnavailableError, connect,
                                             load_definition, project_root, two_phase_pipeline)
 from lsr.backends.opensearch.connection import Connection
-from lsr.backends.opensearch.index import RELATIVE_SCORE_BOUND, SEARCH_MODES, OpenSearchIndex
+from lsr.backends.opensearch.index import RELATIVE_SCORE_BOUND, OpenSearchIndex
+from lsr.backends.opensearch.searching import SEARCH_MODES
 
 __all__ = ["RELATIVE_SCORE_BOUND", "SEARCH_MODES", "AccessDeniedError", "CertificateVerifyError", "Connection",
            "NodeUnavailableError", "OpenSearchIndex", "connect", "load_definition", "project_root", "two_phase_pipeline"]

@@ -14,6 +14,7 @@ mapping file and sends the documents, without touching index settings or refresh
 after writes refreshes once (so a search sees what was indexed, as in the embedded index), and
 `commit()` refreshes explicitly. Large loads go through `bulk()` / `stream()` or the `loading()`
 context, which switch refreshes (and per-request translog fsyncs) off once for the whole load.
+Searching lives in `lsr.backends.opensearch.searching`, re-ranking and hybrid search in `.modes`.
 
 Scores are sum(q * d) over shared tokens. OpenSearch keeps 9 significant bits of each ``rank_features``
 value (it truncates the float's mantissa), so each stored document weight is within a relative
@@ -27,13 +28,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 
-from lsr.backends.base import Hit, IndexReport, SparseBackend
+from lsr.backends.base import IndexReport, SparseBackend
 from lsr.backends.opensearch.features import FeatureNaming
-from lsr.backends.opensearch.client import connect, load_definition, read_with_retries, two_phase_pipeline
+from lsr.backends.opensearch.client import connect, load_definition, read_with_retries
 from lsr.backends.opensearch.bulk import BulkSettings, DocResult, Document, stream_bulk, summarise
 from lsr.backends.dense_rows import normalise_rows
 from lsr.backends.opensearch.modes import OpenSearchModes, dense_mapping
-from lsr.backends.opensearch.query import QueryRules, build_query
+from lsr.backends.opensearch.searching import OpenSearchSearching
+from lsr.backends.opensearch.query import QueryRules
 from lsr.sparse import SparseBatch, SparseVector
 from lsr.backends.validate import MIN_WEIGHT, check_ids
 from lsr.vocab import VOCAB_SIZE, Vocabulary
@@ -44,13 +46,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KINDS = {"rank_features": ("sparse_rank_features.json", "wordpiece"), "seismic": ("sparse_seismic.json", "id")}
-SEARCH_MODES = ("exact", "two_phase", "ann")
 RELATIVE_SCORE_BOUND = 2.0 ** -8  # 9 significant bits kept by rank_features
 TOP_LEVEL_METADATA = ("path", "caption", "collection")  # indexed fields; other metadata goes under "meta"
 TWO_PHASE_PIPELINE = "lsr-two-phase"
 
 
-class OpenSearchIndex(OpenSearchModes, SparseBackend):
+class OpenSearchIndex(OpenSearchSearching, OpenSearchModes, SparseBackend):
     """One OpenSearch index of sparse vectors; see the module docstring."""
 
     def __init__(self, client_or_url, index: str = "lsr", kind: str = "rank_features",
@@ -312,96 +313,3 @@ class OpenSearchIndex(OpenSearchModes, SparseBackend):
         except KeyError:
             return False
         return True
-
-    # ----------------------------------------------------------------------------- searching
-
-    def request(self, query: SparseVector, k: int = 10, explain: bool = False, mode: str = "exact",
-                method_parameters: Mapping[str, Any] | None = None) -> tuple[dict, SparseVector, float]:
-        """(search body, the query as sent, its weight scale); useful to see what is sent.
-
-        `method_parameters` tune the mode: seismic's ``top_n`` / ``heap_factor`` for "ann", the
-        pipeline's ``prune_ratio`` / ``expansion_rate`` / ... for "two_phase".
-        """
-        if mode not in SEARCH_MODES:
-            raise ValueError(f"Unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}.")
-        if mode == "ann" and self.kind != "seismic":
-            raise ValueError("Sparse ANN needs an index of kind 'seismic'.")
-        sent, scale = self.rules.apply(query)
-        ann = None
-        if mode == "ann":
-            ann = {"k": k, "top_n": 10, "heap_factor": 1.0, **(method_parameters or {})}
-        body = {"size": k, "query": build_query(sent, self.naming, self.field, self.query_type, ann)}
-        body["_source"] = {"excludes": [self.dense_field]} if explain else {"excludes": [self.field, self.dense_field]}
-        if mode == "two_phase":  # the pipeline file, sent with the request (works in _msearch too)
-            body["search_pipeline"] = two_phase_pipeline(method_parameters)
-        return body, sent, scale
-
-    def _check_options(self, options: Mapping[str, Any]) -> None:
-        unknown = set(options) - {"mode", "method_parameters"}
-        if unknown:
-            raise ValueError(f"Unknown search option(s) {', '.join(sorted(unknown))}; OpenSearchIndex takes "
-                             "mode and method_parameters.")
-        mode = options.get("mode", "exact")
-        if mode not in SEARCH_MODES:
-            raise ValueError(f"Unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}.")
-        if mode == "ann" and self.kind != "seismic":
-            raise ValueError("Sparse ANN needs an index of kind 'seismic'.")
-
-    def _search(self, query: SparseVector, k: int, explain: bool, mode: str = "exact",
-                method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
-        """Top-k documents; `mode` is "exact", "two_phase" (pipeline) or "ann" (seismic index)."""
-        if not self._read():
-            return []
-        body, sent, scale = self.request(query, k, explain, mode, method_parameters)
-        response = read_with_retries(self.client, self.client.search, index=self.index_name, body=body)
-        return self._hits(response, sent, scale, explain)
-
-    def _search_batch(self, queries: list[SparseVector], k: int, explain: bool, mode: str = "exact",
-                      method_parameters: Mapping[str, Any] | None = None, chunk: int = 64) -> list[list[Hit]]:
-        """Top-k for each query through _msearch, `chunk` queries per request."""
-        out: list[list[Hit]] = []
-        vectors = queries
-        if not self._read():
-            return [[] for _ in vectors]
-        for start in range(0, len(vectors), chunk):
-            lines, sent_queries = [], []
-            for q in vectors[start:start + chunk]:
-                if q.nnz == 0:
-                    continue
-                body, sent, scale = self.request(q, k, explain, mode, method_parameters)
-                lines += [{"index": self.index_name}, body]
-                sent_queries.append((sent, scale))
-            responses = iter(read_with_retries(self.client, self.client.msearch, body=lines)["responses"]) if lines else iter(())
-            sent_it = iter(sent_queries)
-            for q in vectors[start:start + chunk]:
-                if q.nnz == 0:
-                    out.append([])
-                    continue
-                response = next(responses)
-                if "error" in response:
-                    raise RuntimeError(f"OpenSearch rejected a query: {response['error']}")
-                out.append(self._hits(response, *next(sent_it), explain))
-        return out
-
-    def search_text(self, text: str, k: int = 10, model_id: str | None = None, mode: str = "exact",
-                    method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
-        """Words in, hits out: OpenSearch encodes `text` with the registered remote model (`text_query`)."""
-        from lsr.backends.opensearch.text_query import search_text
-
-        return search_text(self, text, k, model_id, mode, method_parameters)
-
-    def _hits(self, response: dict, sent: SparseVector | None, scale: float, explain: bool) -> list[Hit]:
-        """Hits in model units: scores divided by the query's weight scale."""
-        hits = []
-        q = {int(t): float(w) / scale for t, w in zip(sent.ids, sent.weights)} if sent is not None else {}
-        for h in response["hits"]["hits"]:
-            source = dict(h.get("_source") or {})
-            features = source.pop(self.field, None)
-            source.pop("id", None)
-            meta = {**source.pop("meta", {}), **source}
-            contributions = None
-            if explain and features is not None:
-                doc = self.naming.from_features(features)
-                contributions = {int(t): q[int(t)] * float(w) for t, w in zip(doc.ids, doc.weights) if int(t) in q}
-            hits.append(Hit(id=h["_id"], score=float(h["_score"]) / scale, metadata=meta, contributions=contributions))
-        return hits

@@ -15,10 +15,16 @@
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
 import numpy as np
 
 from lsr.backends.fusion import Fusion
 from lsr.backends.opensearch.client import load_definition, read_with_retries
+
+if TYPE_CHECKING:
+    from lsr.backends.base import Hit
+    from lsr.sparse import SparseVector
 
 COSINE_SCRIPT = "cosineSimilarity(params.query_value, doc[params.field]) + 1.0"
 

@@ -16,7 +16,7 @@ import logging
 import zipfile
 from typing import Mapping
 
-from lsr.backends.opensearch.ml import ML, _find, _request, _wait_task, deploy
+from lsr.backends.opensearch.ml import ML, _find, _request, deploy
 
 log = logging.getLogger(__name__)
 
