@@ -48,3 +48,24 @@ def test_client_serializer_handles_numpy_and_falls_back():
     assert json.loads(serializer.dumps({"w": np.float32(0.5), "ids": np.array([1, 2])})) == {"w": 0.5, "ids": [1, 2]}
     assert json.loads(serializer.dumps({"price": Decimal("1.25")})) == {"price": 1.25}  # orjson can't: stock rules
     assert serializer.dumps('{"already": "json"}') == '{"already": "json"}'
+
+
+def test_search_requests_are_built_and_checked_without_a_node(vocab):
+    """Request bodies and search-mode checks need no node (nothing is sent to the unused port)."""
+    from lsr.backends.opensearch import OpenSearchIndex
+    from lsr.sparse import SparseVector
+
+    index = OpenSearchIndex("http://127.0.0.1:9", index="offline", vocab=vocab)
+    query = SparseVector([vocab.id("dog"), vocab.id("##ing")], [2.0, 0.5])
+    body, sent, scale = index.request(query, k=3)
+    assert body["size"] == 3 and scale == 1.0 and sent.nnz == 2
+    assert body["query"]["neural_sparse"]["sparse"]["query_tokens"] == {"dog": 2.0, "##ing": 0.5}
+    assert "search_pipeline" in index.request(query, k=3, mode="two_phase")[0]
+    for call in (lambda: index.request(query, mode="fast"), lambda: index.search(query, mode="fast"),
+                 lambda: index.search_batch([query], mode="fast")):
+        with pytest.raises(ValueError, match="Unknown search mode 'fast'; choose one of exact, two_phase, ann"):
+            call()
+    with pytest.raises(ValueError, match="Sparse ANN needs an index of kind 'seismic'"):
+        index.search(query, mode="ann")
+    with pytest.raises(ValueError, match="Unknown search option"):
+        index.search(query, modes="exact")
