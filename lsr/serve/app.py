@@ -134,8 +134,6 @@ def ascii_json_response() -> type:
     from starlette.responses import JSONResponse
 
     class AsciiJSONResponse(JSONResponse):
-        media_type = "application/json"
-
         def render(self, content: Any) -> bytes:
             return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
