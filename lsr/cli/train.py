@@ -29,6 +29,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--group-by-image", action=argparse.BooleanOptionalAction, default=d.group_by_image,
                    help="batches of whole images (all captions of batch-size / captions-per-image images; each "
                         "image projected once per batch) instead of random pairs")
+    g.add_argument("--weight-average", type=float, default=d.weight_average, metavar="DECAY",
+                   help="validate, choose and save an exponential moving average of the weights with this decay "
+                        "(0.995: about one epoch); 0 uses the raw weights")
     g.add_argument("--select-on", choices=("mean_r1", "t2i_r1", "last"), default=d.select_on)
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--objective", choices=("d2s", "joint"), default=d.objective,
@@ -56,7 +59,8 @@ def train_config(args):
                        seed=args.seed, device=args.device, objective=args.objective,
                        joint_w_dense=args.joint_w_dense, joint_w_sparse=args.joint_w_sparse,
                        joint_self_distill=args.joint_self_distill, joint_teacher=args.joint_teacher,
-                       joint_tau=args.joint_tau, lr_head=args.lr_head, group_by_image=args.group_by_image)
+                       joint_tau=args.joint_tau, lr_head=args.lr_head, group_by_image=args.group_by_image,
+                       weight_average=args.weight_average)
 
 
 def add_data_args(p: argparse.ArgumentParser, default_eval: tuple[str, ...]) -> None:

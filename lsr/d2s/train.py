@@ -11,12 +11,14 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from lsr.d2s.averaging import WeightAverage
 from lsr.d2s.joint import JointObjective
 from lsr.d2s.losses import PENALTIES, distillation_loss
 from lsr.d2s.model import D2SModel, pad_token_ids
@@ -66,6 +68,9 @@ class TrainConfig:
     joint_teacher: float = 0.0  # weight of the D2S distillation term inside the joint objective
     joint_tau: float = 0.07
     lr_head: float = 1e-4  # the joint dense head and its temperature
+    # > 0: validation, checkpoint choice and the saved model use an exponential moving average of the weights
+    # with this decay (`lsr.d2s.averaging`; 0.995 spans about one epoch of 226 steps); 0 uses the raw weights
+    weight_average: float = 0.0
     # batches of whole images: each holds all captions of batch_size / (captions per image) images, so every
     # image is projected once per batch instead of once per caption (the image side of the step shrinks by
     # the captions-per-image factor); False draws random (caption, image) pairs
@@ -189,6 +194,7 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
         groups.append({"params": list(model.dense_head.parameters()) + list(joint.parameters()), "lr": cfg.lr_head})
     base_lrs = [g["lr"] for g in groups]
     optimizer = adamw(groups, device, cfg.weight_decay)
+    average = WeightAverage(model, cfg.weight_average) if cfg.weight_average else None
     result = TrainResult()
     best_state = None
     step = 0
@@ -220,6 +226,8 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if average is not None:
+                average.update()
             step += 1
 
             q_nnz, d_nnz = out.caption_nnz, out.image_nnz
@@ -233,20 +241,18 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
                   **{k: v / steps_per_epoch for k, v in sums.items() if k != "masked"},
                   "masked_batches": sums["masked"]}
         if val_split is not None:
-            record["val"] = evaluate_sparse(model, val_split, expand_queries=True)
-            if joint is not None:
-                dense = evaluate_dense_head(model, val_split)
-                record["val_dense_head"] = {"t2i": dense["t2i"], "i2t": dense["i2t"]}
-            val = record["val"]
-            if cfg.select_max_flops is not None:
-                record["val_at_budget"] = val = _at_budget(model, val_split, cfg.select_max_flops)
+            if average is not None:  # the raw weights too, so that one run compares them with their average
+                record["raw"] = _validate(model, val_split, cfg.select_max_flops, joint is not None)
+            with average.swapped_in() if average is not None else nullcontext():
+                record.update(_validate(model, val_split, cfg.select_max_flops, joint is not None))
+                val = record.get("val_at_budget", record["val"])
+                score = _selection_score(val, cfg.select_on) if val.get("reached", True) else float("-inf")
+                if (score > float("-inf") and score >= result.best_score) or cfg.select_on == "last":
+                    result.best_score, result.best_epoch = score, epoch + 1
+                    best_state = copy.deepcopy(model.state_dict())
+                    if out_dir is not None:
+                        model.save_pretrained(out_dir)
             model.train()
-            score = _selection_score(val, cfg.select_on) if val.get("reached", True) else float("-inf")
-            if (score > float("-inf") and score >= result.best_score) or cfg.select_on == "last":
-                result.best_score, result.best_epoch = score, epoch + 1
-                best_state = copy.deepcopy(model.state_dict())
-                if out_dir is not None:
-                    model.save_pretrained(out_dir)
         result.history.append(record)
         log.info("epoch %d: %s", epoch + 1, _brief(record))
     if val_split is not None and best_state is None:
@@ -254,14 +260,28 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
                     "retrain with a larger lambda", val_split.name, cfg.select_max_flops)
     if best_state is not None:
         model.load_state_dict(best_state)
-    elif out_dir is not None:
-        model.save_pretrained(out_dir)
+    else:
+        if average is not None:
+            model.load_state_dict(average.state)
+        if out_dir is not None:
+            model.save_pretrained(out_dir)
     result.seconds = time.perf_counter() - t_start
     if out_dir is not None:
         Path(out_dir, "training.json").write_text(json.dumps(
             {"config": asdict(cfg), "best_epoch": result.best_epoch, "history": result.history}, indent=2))
     model.eval()
     return result
+
+
+def _validate(model: D2SModel, split: PairedSplit, max_flops: float | None, dense_head: bool) -> dict:
+    """Dev metrics of the model as it stands: expanded sparse, the dense head's, and at the FLOPs budget."""
+    record = {"val": evaluate_sparse(model, split, expand_queries=True)}
+    if dense_head:
+        dense = evaluate_dense_head(model, split)
+        record["val_dense_head"] = {"t2i": dense["t2i"], "i2t": dense["i2t"]}
+    if max_flops is not None:
+        record["val_at_budget"] = _at_budget(model, split, max_flops)
+    return record
 
 
 def _at_budget(model: D2SModel, split: PairedSplit, max_flops: float) -> dict:
@@ -289,6 +309,10 @@ def _brief(record: dict) -> str:
     if "val" in record:
         v = record["val"]
         parts.append(f"val t2i R@1={v['t2i']['R@1']:.1f} i2t R@1={v['i2t']['R@1']:.1f} flops={v['flops']:.2f}")
+    if "val_at_budget" in record.get("raw", {}):
+        b = record["raw"]["val_at_budget"]
+        parts.append(f"raw weights at budget: t2i R@1={b['t2i']['R@1']:.1f} i2t R@1={b['i2t']['R@1']:.1f};"
+                     if b["reached"] else "raw weights: budget not reached;")
     if "val_at_budget" in record:
         b = record["val_at_budget"]
         parts.append(f"at budget: min_weight {b['min_weight']} flops={b['flops']:.2f} t2i R@1={b['t2i']['R@1']:.1f} "
