@@ -11,7 +11,9 @@ Every row runs the training step of `lsr.d2s.train.batch_loss` (the default join
 - `+grouped`: batches of whole images (`--group-by-image`): 128 images x 4 captions, so each image is
              projected once per batch instead of four times;
 - `+fused`:  AdamW's fused CPU kernel (one pass over each parameter instead of several);
-- `1 thread`: the last row with one thread instead of two.
+- `1 thread`: the last row with one thread instead of two;
+- `floor`:   the step's two dense vocabulary projections alone (forward only), which every random-pairs
+             step computes whatever the levers: a lower bound on the seconds per step.
 
 Two output densities: the start of training (a fresh model, about half the logits active) and a trained
 model's (the projector bias shifted so that about `--active` logits per vector stay active, as after the
@@ -54,6 +56,21 @@ def make_model(cls, dense_dim: int, active: int | None, calibrate: torch.Tensor)
             cut = torch.quantile(logits.flatten()[:: max(1, logits.numel() // 1_000_000)], 1 - active / logits.shape[1])
             model.vocab_projector.bias -= cut
     return model
+
+
+def projection_floor(batch_size: int, steps: int, hidden: int = 384, vocab: int = 30_522) -> float:
+    """Seconds per step of the one product no lever removes with random pairs: every row of the batch (its
+    images and its captions) times the whole projector, to find which logits are positive."""
+    torch.manual_seed(0)
+    weight, bias = torch.randn(vocab, hidden), torch.randn(vocab)
+    rows = torch.randn(batch_size, hidden)
+    for _ in range(2):
+        torch.addmm(bias, rows, weight.t())  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        for _side in ("images", "captions"):
+            torch.addmm(bias, rows, weight.t())
+    return (time.perf_counter() - t0) / steps
 
 
 def main() -> None:
@@ -109,6 +126,9 @@ def main() -> None:
                 print(f"{density:<8} {kind:<13} {name:<9} {per_step:6.3f} s/step  {per_step * steps_per_epoch:6.0f} s/epoch"
                       f"  (image nnz/row {nnz:.0f})")
     torch.set_num_threads(threads)
+    floor = projection_floor(args.batch_size, args.steps)
+    print(f"floor: the step's two dense vocabulary projections alone (images and captions, {b} x 384 x 30,522 "
+          f"each, forward only) {floor:.3f} s/step {floor * steps_per_epoch:6.0f} s/epoch")
     for density in ("start", "trained"):
         for kind in ("expanded", "no-expansion"):
             base = results[(density, kind, "dense")]
