@@ -107,7 +107,7 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     pruning = None
     if cfg.max_flops is not None:
         try:
-            threshold, curve = choose_min_weight(model, dev, cfg.max_flops)
+            threshold, curve = choose_min_weight(model, dev, cfg.max_flops, curve=result.best_curve)
         except ValueError as exc:  # the trained model is still worth keeping: say so, leave it unpruned
             log.warning("static pruning skipped: %s", exc)
             threshold, curve = 0.0, None

@@ -7,6 +7,7 @@ from lsr.d2s import train as train_module
 from lsr.d2s.losses import distillation_loss, flops_penalty, l1_penalty, soft_cross_entropy
 from lsr.d2s.model import D2SConfig, D2SModel, pad_token_ids
 from lsr.d2s.schedules import expansion_control_p, lr_factor, sparsity_weight
+from lsr.d2s.static_pruning import choose_min_weight, threshold_curve
 from lsr.d2s.train import TrainConfig, caption_scores_no_expansion, train
 from lsr.eval.evaluate import evaluate_sparse
 
@@ -217,6 +218,10 @@ def test_with_a_flops_budget_the_best_epoch_is_chosen_as_pruning_would_serve_it(
         assert b["reached"] and b["flops"] <= budget and b["min_weight"] > 0
         scores.append((b["t2i"]["R@1"] + b["i2t"]["R@1"]) / 2)
     assert result.best_epoch == max(i + 1 for i, s in enumerate(scores) if s == max(scores))
+    # the chosen epoch's curve is kept for choosing the threshold afterwards: it is the loaded model's own
+    assert result.best_curve == threshold_curve(model, val)
+    best = result.history[result.best_epoch - 1]["val_at_budget"]
+    assert choose_min_weight(model, val, budget, curve=result.best_curve)[0] == best["min_weight"]
 
 
 def test_an_unreachable_flops_budget_never_picks_an_epoch(monkeypatch):

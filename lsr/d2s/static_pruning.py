@@ -52,16 +52,18 @@ def smallest_within(curve: list[ThresholdPoint], max_flops: float) -> float | No
     return within[0] if within else None
 
 
-def choose_min_weight(model, split: PairedSplit, max_flops: float,
-                      grid: tuple[float, ...] = DEFAULT_GRID) -> tuple[float, list[dict]]:
-    """The smallest threshold of `grid` with FLOPs <= `max_flops` on `split`, and the whole curve.
+def choose_min_weight(model, split: PairedSplit, max_flops: float, grid: tuple[float, ...] = DEFAULT_GRID,
+                      curve: list[ThresholdPoint] | None = None) -> tuple[float, list[dict]]:
+    """The smallest threshold of `grid` with FLOPs <= `max_flops` on `split`, and the whole curve (`curve`:
+    one already computed for this model and split, as training keeps for its chosen epoch).
 
     Raises ValueError when no threshold of the grid reaches the budget (extend the grid or retrain with
     a larger sparsity weight).
     """
     if max_flops <= 0:
         raise ValueError(f"max_flops must be positive, got {max_flops}.")
-    curve = threshold_curve(model, split, grid)
+    if curve is None:
+        curve = threshold_curve(model, split, grid)
     for point in curve:
         log.info("min_weight %.3f: FLOPs %.2f, nnz q %.1f d %.1f, R@1 t2i %.1f i2t %.1f", point.min_weight,
                  point.flops, point.query_nnz, point.doc_nnz, point.t2i_r1, point.i2t_r1)

@@ -23,7 +23,7 @@ from lsr.d2s.joint import JointObjective
 from lsr.d2s.losses import PENALTIES, distillation_loss
 from lsr.d2s.model import D2SModel, pad_token_ids
 from lsr.d2s.sparse_backward import ActiveColumns, active_scores, column_means
-from lsr.d2s.static_pruning import smallest_within, threshold_curve
+from lsr.d2s.static_pruning import ThresholdPoint, smallest_within, threshold_curve
 from lsr.d2s.schedules import expansion_control_p, lr_factor, sparsity_weight
 from lsr.data.split import PairedSplit
 from lsr.devices import adamw, resolve_device
@@ -83,6 +83,9 @@ class TrainResult:
     best_epoch: int = -1
     best_score: float = float("-inf")
     seconds: float = 0.0
+    # with a FLOPs budget: the chosen epoch's dev static-pruning curve, so that choosing its threshold after
+    # training does not compute it again
+    best_curve: list[ThresholdPoint] | None = None
 
 
 def caption_scores_no_expansion(model: D2SModel, caption_dense: torch.Tensor, token_ids: torch.Tensor,
@@ -242,14 +245,16 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
                   "masked_batches": sums["masked"]}
         if val_split is not None:
             if average is not None:  # the raw weights too, so that one run compares them with their average
-                record["raw"] = _validate(model, val_split, cfg.select_max_flops, joint is not None)
+                record["raw"], _ = _validate(model, val_split, cfg.select_max_flops, joint is not None)
             with average.swapped_in() if average is not None else nullcontext():
-                record.update(_validate(model, val_split, cfg.select_max_flops, joint is not None))
+                metrics, curve = _validate(model, val_split, cfg.select_max_flops, joint is not None)
+                record.update(metrics)
                 val = record.get("val_at_budget", record["val"])
                 score = _selection_score(val, cfg.select_on) if val.get("reached", True) else float("-inf")
                 if (score > float("-inf") and score >= result.best_score) or cfg.select_on == "last":
                     result.best_score, result.best_epoch = score, epoch + 1
                     best_state = copy.deepcopy(model.state_dict())
+                    result.best_curve = curve
                     if out_dir is not None:
                         model.save_pretrained(out_dir)
             model.train()
@@ -273,20 +278,22 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
     return result
 
 
-def _validate(model: D2SModel, split: PairedSplit, max_flops: float | None, dense_head: bool) -> dict:
-    """Dev metrics of the model as it stands: expanded sparse, the dense head's, and at the FLOPs budget."""
+def _validate(model: D2SModel, split: PairedSplit, max_flops: float | None,
+              dense_head: bool) -> tuple[dict, list[ThresholdPoint] | None]:
+    """Dev metrics of the model as it stands (expanded sparse, the dense head's, and at the FLOPs budget),
+    and with a budget the static-pruning curve they were read from."""
     record = {"val": evaluate_sparse(model, split, expand_queries=True)}
     if dense_head:
         dense = evaluate_dense_head(model, split)
         record["val_dense_head"] = {"t2i": dense["t2i"], "i2t": dense["i2t"]}
-    if max_flops is not None:
-        record["val_at_budget"] = _at_budget(model, split, max_flops)
-    return record
+    curve = threshold_curve(model, split) if max_flops is not None else None
+    if curve is not None:
+        record["val_at_budget"] = _at_budget(curve, max_flops)
+    return record, curve
 
 
-def _at_budget(model: D2SModel, split: PairedSplit, max_flops: float) -> dict:
+def _at_budget(curve: list[ThresholdPoint], max_flops: float) -> dict:
     """Dev R@1 at the smallest static-pruning threshold within `max_flops` ("reached": False when none is)."""
-    curve = threshold_curve(model, split)
     threshold = smallest_within(curve, max_flops)
     point = next((p for p in curve if p.min_weight == threshold), None)
     if point is None:
