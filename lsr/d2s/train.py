@@ -10,8 +10,8 @@ import copy
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
 from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,7 @@ class TrainConfig:
     objective: str = "joint"
     joint_w_dense: float = 1.0
     joint_w_sparse: float = 1.0
-    # 2 (the two self-distillation terms weigh twice) was the best point on dev at FLOPs <= 5 after 16 epochs
+    # 2 (the two self-distillation terms weigh twice) was the best L1 point on dev at FLOPs <= 5 after 16 epochs
     # (R@1 55.5 / 72.2 against 55.7 / 70.5 with 1; Flickr30k test 56.7 / 72.6 against 56.4 / 72.2; README,
     # "Beyond the teacher"); the difference is within run-to-run noise
     joint_self_distill: float = 2.0
