@@ -85,7 +85,7 @@ def main() -> None:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     b, k = args.batch_size, args.captions_per_image
-    cfg = TrainConfig(objective=args.objective)
+    cfg = TrainConfig(objective=args.objective).resolved()
     captions = torch.nn.functional.normalize(torch.randn(b, args.dense_dim), dim=1)
     pair_images = torch.nn.functional.normalize(captions + 0.5 * torch.randn(b, args.dense_dim), dim=1)
     tokens = pad_token_ids([rng.integers(1000, 30522, size=12) for _ in range(b)])

@@ -93,6 +93,7 @@ def _write_runs(out_dir: Path, split: PairedSplit, scored: dict) -> None:
 
 def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     """Train, evaluate and write the report under `cfg.out_dir`; returns the report dict."""
+    cfg = replace(cfg, train=cfg.train.resolved())  # the report records the objective's defaults it trained with
     out = Path(cfg.out_dir)
     vocab = Vocabulary()
     train_split = load_pairs(cfg.data, "train", max_images=cfg.train_images, vocab=vocab)

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 def parse_grid(specs: Sequence[str]) -> dict[str, list]:
     """``["field=v1,v2", ...]`` -> {field: [values]}, each value cast to the `TrainConfig` field's type."""
-    types = {f.name: type(getattr(TrainConfig(), f.name)) for f in dataclasses.fields(TrainConfig)}
+    resolved = TrainConfig().resolved()
+    types = {f.name: type(getattr(resolved, f.name)) for f in dataclasses.fields(TrainConfig)}
     grid: dict[str, list] = {}
     for spec in specs:
         name, sep, values = spec.partition("=")
@@ -68,7 +69,7 @@ def run_sweep(lambdas: Sequence[float], out_dir: str | Path, data: str = "proxy:
         raise ValueError("Nothing to sweep: give --lambdas or --grid FIELD=V1,V2.")
     points = []
     for setting in settings:
-        cfg = dataclasses.replace(base, **setting)
+        cfg = dataclasses.replace(base, **setting).resolved()  # an objective in the grid brings its own defaults
         label = (f"{setting['lambda_q']:g}" if set(setting) == {"lambda_q", "lambda_d"}
                  else " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in setting.items()))
         model = build_model("tied", train_split.dense_dim)

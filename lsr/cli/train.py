@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+INFERENCE_FREE_LAMBDA = 1e-2  # `lsr train --query-encoder inference-free`'s L1 weight on queries and documents
+
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     from lsr.d2s.train import TrainConfig
@@ -14,9 +16,12 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int, default=d.epochs)
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="caption-image pairs per step")
     g.add_argument("--temperature", type=float, default=d.temperature, help="teacher softmax temperature tau")
-    g.add_argument("--sparsity", choices=("l1", "flops"), default=d.sparsity)
-    g.add_argument("--lambda-q", type=float, default=d.lambda_q, help="sparsity weight on captions")
-    g.add_argument("--lambda-d", type=float, default=d.lambda_d, help="sparsity weight on images")
+    g.add_argument("--sparsity", choices=("l1", "flops"), default=None,
+                   help="sparsity penalty (default: the objective's; joint: flops, d2s: l1)")
+    g.add_argument("--lambda-q", type=float, default=None,
+                   help="sparsity weight on captions (default: the objective's; joint 6.5e-2, d2s 1e-2; "
+                        "inference-free 1e-2)")
+    g.add_argument("--lambda-d", type=float, default=None, help="sparsity weight on images (default: as --lambda-q)")
     g.add_argument("--sparsity-warmup", type=float, default=d.sparsity_warmup,
                    help="fraction of steps over which lambda grows quadratically")
     g.add_argument("--lr", type=float, default=d.lr, help="learning rate of projector and LayerNorm")
@@ -29,9 +34,10 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--group-by-image", action=argparse.BooleanOptionalAction, default=d.group_by_image,
                    help="batches of whole images (all captions of batch-size / captions-per-image images; each "
                         "image projected once per batch) instead of random pairs")
-    g.add_argument("--weight-average", type=float, default=d.weight_average, metavar="DECAY",
+    g.add_argument("--weight-average", type=float, default=None, metavar="DECAY",
                    help="validate, choose and save an exponential moving average of the weights with this decay "
-                        "(0.995: about one epoch); 0 uses the raw weights")
+                        "(0.995: about one epoch); 0 uses the raw weights (default: the objective's; joint "
+                        "0.995, d2s 0)")
     g.add_argument("--select-on", choices=("mean_r1", "t2i_r1", "last"), default=d.select_on)
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--objective", choices=("d2s", "joint"), default=d.objective,
@@ -94,8 +100,9 @@ def train_inference_free(args, cfg) -> int:
     from lsr.d2s.inference_free import InferenceFreeConfig
     from lsr.experiment import run_inference_free
 
+    lambdas = [INFERENCE_FREE_LAMBDA if lam is None else lam for lam in (args.lambda_q, args.lambda_d)]
     if_cfg = InferenceFreeConfig(epochs=args.epochs, batch_size=args.batch_size, temperature=args.temperature,
-                                 lambda_q=args.lambda_q, lambda_d=args.lambda_d, sparsity_warmup=args.sparsity_warmup,
+                                 lambda_q=lambdas[0], lambda_d=lambdas[1], sparsity_warmup=args.sparsity_warmup,
                                  lr_table=args.lr_table, lr=args.lr, lr_proj=args.lr_proj, seed=args.seed,
                                  device=args.device, train_documents=not args.freeze_documents)
     if args.freeze_documents and not args.documents:

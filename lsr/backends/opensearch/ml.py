@@ -100,11 +100,25 @@ def _wait_task(client, task_id: str, timeout: float = 120.0) -> dict:
         time.sleep(0.5)
 
 
-def deploy(client, model_id: str) -> None:
-    model = _request(client, "GET", f"{ML}/models/{model_id}")
-    if model.get("model_state") != "DEPLOYED":
-        task = _request(client, "POST", f"{ML}/models/{model_id}/_deploy")
-        _wait_task(client, task["task_id"])
+def loaded(client, model_id: str) -> bool:
+    """Whether a node has the model in memory (its profile), which is what `_predict` needs. The stored
+    `model_state` is not enough: after a node restart it still says DEPLOYED until ML Commons' auto-redeploy
+    reaches the model, and a prediction in between fails with "Model not ready yet"."""
+    nodes = _request(client, "GET", f"{ML}/profile/models/{model_id}").get("nodes", {})
+    return any(node.get("models", {}).get(model_id, {}).get("model_state") == "DEPLOYED" for node in nodes.values())
+
+
+def deploy(client, model_id: str, timeout: float = 120.0) -> None:
+    """Deploy the model unless a node already has it loaded, and wait until one has."""
+    if loaded(client, model_id):
+        return
+    task = _request(client, "POST", f"{ML}/models/{model_id}/_deploy")
+    _wait_task(client, task["task_id"], timeout)
+    deadline = time.monotonic() + timeout
+    while not loaded(client, model_id):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"ML Commons model {model_id} was deployed but no node loaded it in {timeout:.0f} s.")
+        time.sleep(0.5)
 
 
 def register_remote_model(client, serve_url: str, name: str = "lsr-d2s", expand: bool = True,
