@@ -141,7 +141,9 @@ def batch_loss(model: D2SModel, cfg: TrainConfig, images: torch.Tensor, captions
                lam: float = 1.0) -> BatchLoss:
     """The loss of one batch: (images x captions) sparse scores, `positives` marking matching pairs;
     with `tokens` (padded caption token ids) the captions are not expanded. `lam` scales the sparsity
-    penalty (its warm-up)."""
+    penalty (its warm-up). `cfg` must be resolved (`TrainConfig.resolved()`), as `train` does once."""
+    if cfg.sparsity is None:
+        raise ValueError("batch_loss needs a resolved TrainConfig: pass cfg.resolved().")
     penalty = PENALTIES[cfg.sparsity]
     image_sparse = model.active(images)  # the batch's active columns only (`lsr.d2s.sparse_backward`)
     if tokens is not None:
