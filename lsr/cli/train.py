@@ -9,18 +9,22 @@ INFERENCE_FREE_LAMBDA = 1e-2  # `lsr train --query-encoder inference-free`'s L1 
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    from lsr.d2s.train import TrainConfig
+    from lsr.d2s.train import OBJECTIVE_DEFAULTS, TrainConfig
 
     d = TrainConfig()
+
+    def per_objective(name: str) -> str:  # "joint flops, d2s l1": the defaults as OBJECTIVE_DEFAULTS has them
+        return ", ".join(f"{objective} {defaults[name]}" for objective, defaults in OBJECTIVE_DEFAULTS.items())
+
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=d.epochs)
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="caption-image pairs per step")
     g.add_argument("--temperature", type=float, default=d.temperature, help="teacher softmax temperature tau")
     g.add_argument("--sparsity", choices=("l1", "flops"), default=None,
-                   help="sparsity penalty (default: the objective's; joint: flops, d2s: l1)")
+                   help=f"sparsity penalty (default: the objective's; {per_objective('sparsity')})")
     g.add_argument("--lambda-q", type=float, default=None,
-                   help="sparsity weight on captions (default: the objective's; joint 6.5e-2, d2s 1e-2; "
-                        "inference-free 1e-2)")
+                   help=f"sparsity weight on captions (default: the objective's; {per_objective('lambda_q')}; "
+                        f"inference-free {INFERENCE_FREE_LAMBDA:g})")
     g.add_argument("--lambda-d", type=float, default=None, help="sparsity weight on images (default: as --lambda-q)")
     g.add_argument("--sparsity-warmup", type=float, default=d.sparsity_warmup,
                    help="fraction of steps over which lambda grows quadratically")
@@ -36,8 +40,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                         "image projected once per batch) instead of random pairs")
     g.add_argument("--weight-average", type=float, default=None, metavar="DECAY",
                    help="validate, choose and save an exponential moving average of the weights with this decay "
-                        "(0.995: about one epoch); 0 uses the raw weights (default: the objective's; joint "
-                        "0.995, d2s 0)")
+                        f"(0.995: about one epoch); 0 uses the raw weights (default: the objective's; "
+                        f"{per_objective('weight_average')})")
     g.add_argument("--select-on", choices=("mean_r1", "t2i_r1", "last"), default=d.select_on)
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--objective", choices=("d2s", "joint"), default=d.objective,
