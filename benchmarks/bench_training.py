@@ -12,6 +12,9 @@ Every row runs the training step of `lsr.d2s.train.batch_loss` (the default join
              projected once per batch instead of four times;
 - `+fused`:  AdamW's fused CPU kernel (one pass over each parameter instead of several);
 - `1 thread`: the last row with one thread instead of two;
+- `pairs`:   what `lsr train` runs by default: active columns, fused AdamW, random pairs (not grouped);
+- `hid 192`, `hid 128`: the same with a narrower hidden layer (`lsr train --hidden-dim`), so every
+             vocabulary product (the forward projection, both backward products) shrinks with it;
 - `floor`:   the step's two dense vocabulary projections alone (forward only), which every random-pairs
              step computes whatever the levers: a lower bound on the seconds per step.
 
@@ -47,9 +50,9 @@ class DenseStandIn(D2SModel):
         return ActiveColumns(weights, torch.arange(weights.shape[1]), weights.shape[1])
 
 
-def make_model(cls, dense_dim: int, active: int | None, calibrate: torch.Tensor) -> D2SModel:
+def make_model(cls, dense_dim: int, active: int | None, calibrate: torch.Tensor, hidden: int = 384) -> D2SModel:
     torch.manual_seed(0)
-    model = cls(D2SConfig(dense_dim=dense_dim, hidden_dim=384, dense_head=True))
+    model = cls(D2SConfig(dense_dim=dense_dim, hidden_dim=hidden, dense_head=True))
     if active is not None:  # shift the bias so that about `active` logits per vector are positive
         with torch.no_grad():
             logits = model.logits(calibrate)
@@ -93,18 +96,20 @@ def main() -> None:
     threads = torch.get_num_threads()
     print(f"torch {torch.__version__}, threads {threads}, batch {b}, objective {args.objective}, "
           f"{args.steps} timed steps per row, epoch = {steps_per_epoch} steps")
-    levers = [("dense", DenseStandIn, False, False, threads), ("active", D2SModel, False, False, threads),
-              ("+grouped", D2SModel, True, False, threads), ("+fused", D2SModel, True, True, threads),
-              ("1 thread", D2SModel, True, True, 1)]
+    # (name, model class, grouped, fused AdamW, threads, hidden width)
+    levers = [("dense", DenseStandIn, False, False, threads, 384), ("active", D2SModel, False, False, threads, 384),
+              ("+grouped", D2SModel, True, False, threads, 384), ("+fused", D2SModel, True, True, threads, 384),
+              ("1 thread", D2SModel, True, True, 1, 384), ("pairs", D2SModel, False, True, threads, 384),
+              ("hid 192", D2SModel, False, True, threads, 192), ("hid 128", D2SModel, False, True, threads, 128)]
     results = {}
     for density, active in (("start", None), ("trained", args.active)):
         for masked in (False, True):
-            for name, cls, grouped, fused, n_threads in levers:
+            for name, cls, grouped, fused, n_threads, hidden in levers:
                 torch.set_num_threads(n_threads)
                 images = pair_images[::k] if grouped else pair_images
                 image_of = torch.arange(b) // k if grouped else torch.arange(b)
                 positives = torch.arange(len(images))[:, None] == image_of[None, :]
-                model = make_model(cls, args.dense_dim, active, pair_images)
+                model = make_model(cls, args.dense_dim, active, pair_images, hidden)
                 joint = JointObjective() if args.objective == "joint" else None
                 params = list(model.parameters()) + (list(joint.parameters()) if joint else [])
                 opt = torch.optim.AdamW(params, lr=1e-5, fused=fused)
@@ -126,14 +131,18 @@ def main() -> None:
                 print(f"{density:<8} {kind:<13} {name:<9} {per_step:6.3f} s/step  {per_step * steps_per_epoch:6.0f} s/epoch"
                       f"  (image nnz/row {nnz:.0f})")
     torch.set_num_threads(threads)
-    floor = projection_floor(args.batch_size, args.steps)
-    print(f"floor: the step's two dense vocabulary projections alone (images and captions, {b} x 384 x 30,522 "
-          f"each, forward only) {floor:.3f} s/step {floor * steps_per_epoch:6.0f} s/epoch")
+    for hidden in (384, 128):
+        floor = projection_floor(args.batch_size, args.steps, hidden)
+        print(f"floor: the step's two dense vocabulary projections alone (images and captions, {b} x {hidden} x "
+              f"30,522 each, forward only) {floor:.3f} s/step {floor * steps_per_epoch:6.0f} s/epoch")
     for density in ("start", "trained"):
         for kind in ("expanded", "no-expansion"):
             base = results[(density, kind, "dense")]
             row = ", ".join(f"{name} {base / results[(density, kind, name)]:.2f}x" for name, *_ in levers[1:])
             print(f"speed-up over dense, {density} density, {kind}: {row}")
+            pairs = results[(density, kind, "pairs")]
+            print(f"  hidden width against the default step (pairs, 384), {density} density, {kind}: "
+                  f"192 {pairs / results[(density, kind, 'hid 192')]:.2f}x, 128 {pairs / results[(density, kind, 'hid 128')]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ class ExperimentConfig:
     dev_set: str = "proxy:f30k/dev"
     init_dir: str | None = None  # local model whose word embeddings / MLM head initialise the projector
     init: str = "tied"
+    # the model's hidden width (None: the init's own, 384 for MiniLM); smaller trains faster (`build_model`)
+    hidden_dim: int | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     baselines: bool = True  # also report the untrained projection
     procrustes: bool = True  # MiniLM -> GloVe mapping baselines (caption proxy only)
@@ -45,17 +47,22 @@ class ExperimentConfig:
     dense_encoder: dict | None = None
 
 
-def build_model(init: str, dense_dim: int, init_dir: str | None = None) -> D2SModel:
-    """A fresh D2S model with its projector from `init_dir` (default: the offline MiniLM directory)."""
+def build_model(init: str, dense_dim: int, init_dir: str | None = None, hidden_dim: int | None = None) -> D2SModel:
+    """A fresh D2S model with its projector from `init_dir` (default: the offline MiniLM directory);
+    `hidden_dim` None keeps the init's own width (the embeddings' for tied and mlm, 384 for random)."""
     from lsr.d2s.model import D2SConfig
 
     source = init_dir or str(default_tokenizer_dir())
     if init == "tied":
-        return D2SModel.from_word_embeddings(source, dense_dim)
+        return D2SModel.from_word_embeddings(source, dense_dim, hidden_dim)
     if init == "mlm":
-        return D2SModel.from_mlm_head(source, dense_dim)
+        model = D2SModel.from_mlm_head(source, dense_dim)
+        if hidden_dim is not None and hidden_dim != model.config.hidden_dim:
+            raise ValueError(f"The MLM head of {source} is {model.config.hidden_dim} wide; --hidden-dim "
+                             f"{hidden_dim} needs init 'tied' (its principal subspace) or 'random'.")
+        return model
     if init == "random":
-        return D2SModel(D2SConfig(dense_dim=dense_dim, init="random"))
+        return D2SModel(D2SConfig(dense_dim=dense_dim, init="random", **({"hidden_dim": hidden_dim} if hidden_dim else {})))
     raise ValueError(f"Unknown projector init {init!r}; use tied, mlm or random.")
 
 
@@ -99,9 +106,9 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     train_split = load_pairs(cfg.data, "train", max_images=cfg.train_images, vocab=vocab)
     dev = load_split_spec(cfg.dev_set, vocab)
     torch.manual_seed(cfg.train.seed)  # the input Linear starts random: the same seed, the same start
-    model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir)
+    model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir, cfg.hidden_dim)
     model.config.dense_encoder = cfg.dense_encoder or (PROXY_DENSE_ENCODER if cfg.data.startswith("proxy") else None)
-    untrained = build_model(cfg.init, train_split.dense_dim, cfg.init_dir) if cfg.baselines else None
+    untrained = build_model(cfg.init, train_split.dense_dim, cfg.init_dir, cfg.hidden_dim) if cfg.baselines else None
     if cfg.max_flops is not None and cfg.train.select_max_flops is None:  # pick the best epoch at the budget
         cfg = replace(cfg, train=replace(cfg.train, select_max_flops=cfg.max_flops))
     result = train(model, train_split, dev, cfg.train, out_dir=out / "model", show_progress=show_progress)
@@ -186,7 +193,7 @@ def run_inference_free(cfg: ExperimentConfig, documents: str | None, if_cfg, sho
     else:
         if not if_cfg.train_documents:
             raise ValueError("Frozen documents need a trained D2S model: pass its directory (--documents).")
-        model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir)
+        model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir, cfg.hidden_dim)
         model.config.dense_encoder = cfg.dense_encoder or (PROXY_DENSE_ENCODER if cfg.data.startswith("proxy") else None)
     train_tokens = split_query_tokens(train_split, vocab)
     idf = idf_from_token_ids(train_tokens, model.config.vocab_size)

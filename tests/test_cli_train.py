@@ -126,3 +126,24 @@ def test_train_keeps_the_model_when_the_flops_budget_is_out_of_reach(data, tmp_p
                  "--epochs", "1", "--batch-size", "32", "--no-procrustes", "--no-baselines", "--max-flops", "0",
                  "--out", str(tmp_path / "unpruned")]) == 0
     assert json.loads((tmp_path / "unpruned" / "report.json").read_text())["static_pruning"] is None
+
+
+@needs_minilm
+def test_train_with_a_narrower_hidden_layer(data, tmp_path, capsys):
+    """`--hidden-dim 8`: the tied projector is MiniLM's embeddings in their top-8 principal subspace; the
+    saved model keeps the width and reloads."""
+    from lsr.d2s.model import D2SModel
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val", "--eval", f"d2s:{data}/test",
+                 "--epochs", "1", "--batch-size", "32", "--no-procrustes", "--no-baselines", "--hidden-dim", "8",
+                 "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["hidden_dim"] == 8
+    model = D2SModel.from_pretrained(out / "model")
+    assert model.config.hidden_dim == 8 and model.vocab_projector.weight.shape == (30522, 8)
+    capsys.readouterr()
+    assert main(["train", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val", "--eval", f"d2s:{data}/test",
+                 "--epochs", "1", "--hidden-dim", "512", "--out", str(tmp_path / "bad")]) != 0
+    assert "hidden_dim must be in 1..384" in capsys.readouterr().err
+    assert not (tmp_path / "bad" / "model").exists()

@@ -38,6 +38,35 @@ def test_tied_init_copies_word_embeddings(tiny_bert_dirs):
     assert model.config.init == "tied" and model.config.hidden_dim == 16
 
 
+def test_narrower_tied_init_is_the_embeddings_principal_subspace(tiny_bert_dirs):
+    _, encoder_dir, mlm = tiny_bert_dirs
+    model = D2SModel.from_word_embeddings(encoder_dir, dense_dim=12, hidden_dim=5)
+    assert model.vocab_projector.weight.shape == (30522, 5) and model.proj.out_features == 5
+    assert model.config.hidden_dim == 5 and model.config.init == "tied"
+    emb = mlm.bert.embeddings.word_embeddings.weight.detach().double().numpy()
+    _, sing, vt = np.linalg.svd(emb, full_matrices=False)
+    weight = model.vocab_projector.weight.detach().double().numpy()
+    # E V_k, column by column up to the SVD's sign: orthogonal columns with E's top-5 singular values as norms
+    np.testing.assert_allclose(weight.T @ weight, np.diag(sing[:5] ** 2), rtol=1e-4, atol=1e-4)
+    reference = emb @ vt[:5].T
+    signs = np.sign((weight * reference).sum(axis=0))
+    np.testing.assert_allclose(weight * signs, reference, rtol=1e-3, atol=1e-4)
+    assert torch.count_nonzero(model.vocab_projector.bias) == 0
+
+
+def test_hidden_dim_outside_the_embedding_width_or_on_an_mlm_head_is_refused(tiny_bert_dirs):
+    from lsr.experiment import build_model
+
+    mlm_dir, encoder_dir, _ = tiny_bert_dirs
+    with pytest.raises(ValueError, match="hidden_dim must be in 1..16"):
+        D2SModel.from_word_embeddings(encoder_dir, dense_dim=12, hidden_dim=32)
+    with pytest.raises(ValueError, match="needs init 'tied'"):
+        build_model("mlm", 12, str(mlm_dir), hidden_dim=8)
+    assert build_model("mlm", 12, str(mlm_dir), hidden_dim=16).config.hidden_dim == 16
+    assert build_model("random", 12, hidden_dim=8).vocab_projector.weight.shape == (30522, 8)
+    assert build_model("tied", 12, str(encoder_dir), hidden_dim=8).config.hidden_dim == 8
+
+
 def test_mlm_init_copies_decoder_bias_and_head_layer_norm(tiny_bert_dirs):
     mlm_dir, _, mlm = tiny_bert_dirs
     model = D2SModel.from_mlm_head(mlm_dir, dense_dim=12)

@@ -87,6 +87,7 @@ def cmd_train(args) -> int:
 
     cfg = ExperimentConfig(data=args.data, out_dir=args.out, train_images=args.train_images,
                            eval_sets=tuple(args.eval), dev_set=args.dev, init=args.init, init_dir=args.init_dir,
+                           hidden_dim=args.hidden_dim,
                            train=train_config(args), procrustes=not args.no_procrustes,
                            baselines=not args.no_baselines, max_flops=args.max_flops or None)
     if args.query_encoder == "inference-free":

@@ -83,13 +83,26 @@ class D2SModel(nn.Module):
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
-    def from_word_embeddings(cls, model_dir: str | Path, dense_dim: int) -> "D2SModel":
-        """Tie the projector to the input word-embedding matrix of a local model (e.g. MiniLM's 30522 x 384)."""
+    def from_word_embeddings(cls, model_dir: str | Path, dense_dim: int, hidden_dim: int | None = None) -> "D2SModel":
+        """Tie the projector to the input word-embedding matrix E of a local model (e.g. MiniLM's 30522 x 384).
+
+        With `hidden_dim` below E's width h the projector is E V_k (k = `hidden_dim`, V_k the top-k right
+        singular vectors of E): every logit is still a word embedding times a hidden vector, with the hidden
+        vector kept in E's k-dimensional principal subspace. Training then costs about k / h of the vocabulary
+        products (`benchmarks/bench_training.py`)."""
         from transformers import AutoModel
 
         encoder = AutoModel.from_pretrained(str(model_dir), local_files_only=True)
         emb = encoder.get_input_embeddings().weight.detach().clone()
-        model = cls(D2SConfig(dense_dim=dense_dim, hidden_dim=emb.shape[1], vocab_size=emb.shape[0],
+        width = emb.shape[1]
+        hidden = width if hidden_dim is None else int(hidden_dim)
+        if not 0 < hidden <= width:
+            raise ValueError(f"hidden_dim must be in 1..{width} (the width of {model_dir}'s word embeddings) for "
+                             f"the tied init, got {hidden_dim}; use init='random' for other sizes.")
+        if hidden < width:
+            _, _, vh = torch.linalg.svd(emb, full_matrices=False)
+            emb = emb @ vh[:hidden].t()
+        model = cls(D2SConfig(dense_dim=dense_dim, hidden_dim=hidden, vocab_size=emb.shape[0],
                               init="tied", init_source=str(model_dir)))
         with torch.no_grad():
             model.vocab_projector.weight.copy_(emb)
