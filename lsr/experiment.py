@@ -62,7 +62,7 @@ def build_model(init: str, dense_dim: int, init_dir: str | None = None, hidden_d
                              f"{hidden_dim} needs init 'tied' (its principal subspace) or 'random'.")
         return model
     if init == "random":
-        return D2SModel(D2SConfig(dense_dim=dense_dim, init="random", **({"hidden_dim": hidden_dim} if hidden_dim else {})))
+        return D2SModel(D2SConfig(dense_dim=dense_dim, init="random", hidden_dim=hidden_dim or D2SConfig.hidden_dim))
     raise ValueError(f"Unknown projector init {init!r}; use tied, mlm or random.")
 
 
