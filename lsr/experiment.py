@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from lsr.d2s.model import D2SModel
+from lsr.d2s.model import D2SConfig, D2SModel
 from lsr.d2s.static_pruning import choose_min_weight
 from lsr.d2s.train import TrainConfig, train
 from lsr.data.sources import load_pairs, load_split_spec
@@ -50,8 +50,6 @@ class ExperimentConfig:
 def build_model(init: str, dense_dim: int, init_dir: str | None = None, hidden_dim: int | None = None) -> D2SModel:
     """A fresh D2S model with its projector from `init_dir` (default: the offline MiniLM directory);
     `hidden_dim` None keeps the init's own width (the embeddings' for tied and mlm, 384 for random)."""
-    from lsr.d2s.model import D2SConfig
-
     source = init_dir or str(default_tokenizer_dir())
     if init == "tied":
         return D2SModel.from_word_embeddings(source, dense_dim, hidden_dim)
@@ -108,6 +106,11 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     torch.manual_seed(cfg.train.seed)  # the input Linear starts random: the same seed, the same start
     model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir, cfg.hidden_dim)
     model.config.dense_encoder = cfg.dense_encoder or (PROXY_DENSE_ENCODER if cfg.data.startswith("proxy") else None)
+    if cfg.hidden_dim is not None and cfg.train.lr == TrainConfig.lr and model.config.hidden_dim < D2SConfig.hidden_dim:
+        log.warning("hidden_dim %d with the projector learning rate set for width %d (--lr %g): Adam then moves "
+                    "logits about %d / %d as fast and the vectors stay dense; the README's hidden-128 run used "
+                    "--lr scaled by %d / width", model.config.hidden_dim, D2SConfig.hidden_dim, cfg.train.lr,
+                    model.config.hidden_dim, D2SConfig.hidden_dim, D2SConfig.hidden_dim)
     untrained = build_model(cfg.init, train_split.dense_dim, cfg.init_dir, cfg.hidden_dim) if cfg.baselines else None
     if cfg.max_flops is not None and cfg.train.select_max_flops is None:  # pick the best epoch at the budget
         cfg = replace(cfg, train=replace(cfg.train, select_max_flops=cfg.max_flops))

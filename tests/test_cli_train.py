@@ -129,7 +129,7 @@ def test_train_keeps_the_model_when_the_flops_budget_is_out_of_reach(data, tmp_p
 
 
 @needs_minilm
-def test_train_with_a_narrower_hidden_layer(data, tmp_path, capsys):
+def test_train_with_a_narrower_hidden_layer(data, tmp_path, capsys, caplog):
     """`--hidden-dim 8`: the tied projector is MiniLM's embeddings in their top-8 principal subspace; the
     saved model keeps the width and reloads."""
     from lsr.d2s.model import D2SModel
@@ -140,6 +140,8 @@ def test_train_with_a_narrower_hidden_layer(data, tmp_path, capsys):
                  "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["config"]["hidden_dim"] == 8
+    # the default projector learning rate is set for the full width: the run says so
+    assert any("hidden_dim 8 with the projector learning rate" in r.getMessage() for r in caplog.records)
     model = D2SModel.from_pretrained(out / "model")
     assert model.config.hidden_dim == 8 and model.vocab_projector.weight.shape == (30522, 8)
     capsys.readouterr()
