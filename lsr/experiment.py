@@ -64,6 +64,16 @@ def build_model(init: str, dense_dim: int, init_dir: str | None = None, hidden_d
     raise ValueError(f"Unknown projector init {init!r}; use tied, mlm or random.")
 
 
+def _warn_unscaled_lr(cfg: ExperimentConfig, model: D2SModel, lr: float, default_lr: float) -> None:
+    """Warn when `--hidden-dim` narrowed the model but the projector keeps the learning rate set for the full
+    width: Adam then moves its logits width / full as fast, and the vectors stay dense."""
+    width, full = model.config.hidden_dim, D2SConfig.hidden_dim
+    if cfg.hidden_dim is not None and lr == default_lr and width < full:
+        log.warning("hidden_dim %d with the projector learning rate set for width %d (--lr %g): Adam then moves "
+                    "logits about %d / %d as fast and the vectors stay dense; the README's hidden-128 run used "
+                    "--lr scaled by %d / width", width, full, lr, width, full, full)
+
+
 def evaluate_all(model: D2SModel, split: PairedSplit, out_dir: Path | None = None,
                  untrained: D2SModel | None = None) -> dict[str, dict]:
     """Dense cosine, D2S expanded and no-expansion queries (and the untrained projection) on one split."""
@@ -106,11 +116,7 @@ def run_experiment(cfg: ExperimentConfig, show_progress: bool = True) -> dict:
     torch.manual_seed(cfg.train.seed)  # the input Linear starts random: the same seed, the same start
     model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir, cfg.hidden_dim)
     model.config.dense_encoder = cfg.dense_encoder or (PROXY_DENSE_ENCODER if cfg.data.startswith("proxy") else None)
-    if cfg.hidden_dim is not None and cfg.train.lr == TrainConfig.lr and model.config.hidden_dim < D2SConfig.hidden_dim:
-        log.warning("hidden_dim %d with the projector learning rate set for width %d (--lr %g): Adam then moves "
-                    "logits about %d / %d as fast and the vectors stay dense; the README's hidden-128 run used "
-                    "--lr scaled by %d / width", model.config.hidden_dim, D2SConfig.hidden_dim, cfg.train.lr,
-                    model.config.hidden_dim, D2SConfig.hidden_dim, D2SConfig.hidden_dim)
+    _warn_unscaled_lr(cfg, model, cfg.train.lr, TrainConfig.lr)
     untrained = build_model(cfg.init, train_split.dense_dim, cfg.init_dir, cfg.hidden_dim) if cfg.baselines else None
     if cfg.max_flops is not None and cfg.train.select_max_flops is None:  # pick the best epoch at the budget
         cfg = replace(cfg, train=replace(cfg.train, select_max_flops=cfg.max_flops))
@@ -198,6 +204,7 @@ def run_inference_free(cfg: ExperimentConfig, documents: str | None, if_cfg, sho
             raise ValueError("Frozen documents need a trained D2S model: pass its directory (--documents).")
         model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir, cfg.hidden_dim)
         model.config.dense_encoder = cfg.dense_encoder or (PROXY_DENSE_ENCODER if cfg.data.startswith("proxy") else None)
+        _warn_unscaled_lr(cfg, model, if_cfg.lr, type(if_cfg).lr)
     train_tokens = split_query_tokens(train_split, vocab)
     idf = idf_from_token_ids(train_tokens, model.config.vocab_size)
     initial = idf / idf.max()  # IDF's shape on the documents' score scale (raw IDF makes the softmax saturate)

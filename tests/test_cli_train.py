@@ -149,3 +149,8 @@ def test_train_with_a_narrower_hidden_layer(data, tmp_path, capsys, caplog):
                  "--epochs", "1", "--hidden-dim", "512", "--out", str(tmp_path / "bad")]) != 0
     assert "hidden_dim must be in 1..384" in capsys.readouterr().err
     assert not (tmp_path / "bad" / "model").exists()
+    caplog.clear()  # inference-free training of new documents trains the same projector: the same warning
+    assert main(["train", "--query-encoder", "inference-free", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val",
+                 "--eval", f"d2s:{data}/test", "--epochs", "1", "--batch-size", "32", "--hidden-dim", "8",
+                 "--out", str(tmp_path / "if")]) == 0
+    assert any("hidden_dim 8 with the projector learning rate" in r.getMessage() for r in caplog.records)
