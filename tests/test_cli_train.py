@@ -154,3 +154,36 @@ def test_train_with_a_narrower_hidden_layer(data, tmp_path, capsys, caplog):
                  "--eval", f"d2s:{data}/test", "--epochs", "1", "--batch-size", "32", "--hidden-dim", "8",
                  "--out", str(tmp_path / "if")]) == 0
     assert any("hidden_dim 8 with the projector learning rate" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("flags, expected", [([], None), (["--lambda-q", "0.5"], (0.5, 0.5)),
+                                             (["--lambda-q", "0.5", "--lambda-d", "0.25"], (0.5, 0.25))])
+def test_inference_free_training_from_the_cli_uses_the_python_defaults(monkeypatch, tmp_path, flags, expected):
+    """`lsr train --query-encoder inference-free` and `InferenceFreeConfig()` train with the same sparsity weights
+    unless a flag sets them (the CLI once used 1e-2 on queries where the dataclass said 1e-3); `--lambda-d`
+    follows `--lambda-q` when only that is given."""
+    import lsr.experiment
+    from lsr.d2s.inference_free import InferenceFreeConfig
+
+    seen = {}
+
+    def fake_run(cfg, documents, if_cfg, show_progress=True):
+        seen["cfg"] = if_cfg
+        return {"best_epoch": 1, "documents": None, "documents_trained": False, "results": {}}
+
+    monkeypatch.setattr(lsr.experiment, "run_inference_free", fake_run)
+    assert main(["train", "--query-encoder", "inference-free", "--out", str(tmp_path / "if"), *flags]) == 0
+    default = InferenceFreeConfig()
+    want_q, want_d = expected or (default.lambda_q, default.lambda_d)
+    assert (seen["cfg"].lambda_q, seen["cfg"].lambda_d) == (want_q, want_d)
+
+
+@pytest.mark.parametrize("flags, expected", [([], (6.5e-2, 6.5e-2)), (["--lambda-q", "0.5"], (0.5, 0.5)),
+                                             (["--lambda-d", "0.25"], (6.5e-2, 0.25)),
+                                             (["--objective", "d2s", "--lambda-q", "0.5"], (0.5, 0.5))])
+def test_lambda_d_follows_lambda_q_when_only_that_is_given(flags, expected):
+    from lsr.cli.main import build_parser
+    from lsr.cli.train import train_config
+
+    cfg = train_config(build_parser().parse_args(["train", "--out", "x", *flags])).resolved()
+    assert (cfg.lambda_q, cfg.lambda_d) == expected

@@ -43,8 +43,9 @@ class InferenceFreeConfig:
     epochs: int = 5
     batch_size: int = 512
     temperature: float = 0.01
-    lambda_q: float = 1e-3  # L1 on the query weights (a query is already only its own tokens)
-    lambda_d: float = 1e-2  # L1 on the documents, when they train
+    # L1 on the query weights and (when they train) on the documents; 1e-2 is what every README run used
+    lambda_q: float = 1e-2
+    lambda_d: float = 1e-2
     sparsity_warmup: float = 0.2
     lr_table: float = 1e-2
     lr: float = 5e-5  # vocabulary projector and LayerNorm (train_documents)
