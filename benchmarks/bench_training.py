@@ -13,7 +13,10 @@ Every row runs the training step of `lsr.d2s.train.batch_loss` (the default join
 - `+fused`:  AdamW's fused CPU kernel (one pass over each parameter instead of several);
 - `1 thread`: the last row with one thread instead of two;
 - `pairs`:   what `lsr train` runs by default: active columns, fused AdamW, random pairs (not grouped);
-- `hid 192`, `hid 128`: the same with a narrower hidden layer (`lsr train --hidden-dim`), so every
+- `+compile`: `pairs` with the joint objective under `torch.compile` (inductor fuses the element-wise passes
+             over the (batch x batch) score matrices; the vocabulary products stay the same kernels, and the
+             active-column projection, whose width depends on the data, stays eager);
+- `hid 192`, `hid 128`: `pairs` with a narrower hidden layer (`lsr train --hidden-dim`), so every
              vocabulary product (the forward projection, both backward products) shrinks with it;
 - `floor`:   the step's two dense vocabulary projections alone (forward only), which every random-pairs
              step computes whatever the levers: a lower bound on the seconds per step.
@@ -96,15 +99,20 @@ def main() -> None:
     threads = torch.get_num_threads()
     print(f"torch {torch.__version__}, threads {threads}, batch {b}, objective {args.objective}, "
           f"{args.steps} timed steps per row, epoch = {steps_per_epoch} steps")
-    # (name, model class, grouped, fused AdamW, threads, hidden width)
-    levers = [("dense", DenseStandIn, False, False, threads, 384), ("active", D2SModel, False, False, threads, 384),
-              ("+grouped", D2SModel, True, False, threads, 384), ("+fused", D2SModel, True, True, threads, 384),
-              ("1 thread", D2SModel, True, True, 1, 384), ("pairs", D2SModel, False, True, threads, 384),
-              ("hid 192", D2SModel, False, True, threads, 192), ("hid 128", D2SModel, False, True, threads, 128)]
+    # (name, model class, grouped, fused AdamW, threads, hidden width, compiled objective)
+    levers = [("dense", DenseStandIn, False, False, threads, 384, False),
+              ("active", D2SModel, False, False, threads, 384, False),
+              ("+grouped", D2SModel, True, False, threads, 384, False),
+              ("+fused", D2SModel, True, True, threads, 384, False), ("1 thread", D2SModel, True, True, 1, 384, False),
+              ("pairs", D2SModel, False, True, threads, 384, False)]
+    if args.objective == "joint":
+        levers.append(("+compile", D2SModel, False, True, threads, 384, True))
+    levers += [("hid 192", D2SModel, False, True, threads, 192, False),
+               ("hid 128", D2SModel, False, True, threads, 128, False)]
     results = {}
     for density, active in (("start", None), ("trained", args.active)):
         for masked in (False, True):
-            for name, cls, grouped, fused, n_threads, hidden in levers:
+            for name, cls, grouped, fused, n_threads, hidden, compiled in levers:
                 torch.set_num_threads(n_threads)
                 images = pair_images[::k] if grouped else pair_images
                 image_of = torch.arange(b) // k if grouped else torch.arange(b)
@@ -113,15 +121,16 @@ def main() -> None:
                 joint = JointObjective() if args.objective == "joint" else None
                 params = list(model.parameters()) + (list(joint.parameters()) if joint else [])
                 opt = torch.optim.AdamW(params, lr=1e-5, fused=fused)
+                objective = torch.compile(joint) if compiled else joint
 
                 def step() -> float:
-                    out = batch_loss(model, cfg, images, captions, positives, tokens if masked else None, joint)
+                    out = batch_loss(model, cfg, images, captions, positives, tokens if masked else None, objective)
                     opt.zero_grad(set_to_none=True)
                     out.loss.backward()
                     opt.step()
                     return out.image_nnz
 
-                step()  # warm-up
+                step()  # warm-up (and, for `+compile`, the compilation)
                 t0 = time.perf_counter()
                 for _ in range(args.steps):
                     nnz = step()
@@ -143,6 +152,9 @@ def main() -> None:
             pairs = results[(density, kind, "pairs")]
             print(f"  hidden width against the default step (pairs, 384), {density} density, {kind}: "
                   f"192 {pairs / results[(density, kind, 'hid 192')]:.2f}x, 128 {pairs / results[(density, kind, 'hid 128')]:.2f}x")
+            if (density, kind, "+compile") in results:
+                print(f"  torch.compile of the joint objective against the default step, {density} density, {kind}: "
+                      f"{pairs / results[(density, kind, '+compile')]:.2f}x")
 
 
 if __name__ == "__main__":
