@@ -178,12 +178,18 @@ def test_inference_free_training_from_the_cli_uses_the_python_defaults(monkeypat
     assert (seen["cfg"].lambda_q, seen["cfg"].lambda_d) == (want_q, want_d)
 
 
-@pytest.mark.parametrize("flags, expected", [([], (6.5e-2, 6.5e-2)), (["--lambda-q", "0.5"], (0.5, 0.5)),
-                                             (["--lambda-d", "0.25"], (6.5e-2, 0.25)),
+@pytest.mark.parametrize("flags, expected", [([], ("default", "default")), (["--lambda-q", "0.5"], (0.5, 0.5)),
+                                             (["--lambda-d", "0.25"], ("default", 0.25)),
                                              (["--objective", "d2s", "--lambda-q", "0.5"], (0.5, 0.5))])
 def test_lambda_d_follows_lambda_q_when_only_that_is_given(flags, expected):
+    """`lsr train --lambda-q X` alone weighs images by X too, as `--lambda-d`'s help says; unset, both take the
+    objective's default."""
     from lsr.cli.main import build_parser
     from lsr.cli.train import train_config
+    from lsr.d2s.train import OBJECTIVE_DEFAULTS
 
     cfg = train_config(build_parser().parse_args(["train", "--out", "x", *flags])).resolved()
-    assert (cfg.lambda_q, cfg.lambda_d) == expected
+    defaults = OBJECTIVE_DEFAULTS[cfg.objective]
+    want = tuple(defaults[name] if value == "default" else value
+                 for name, value in zip(("lambda_q", "lambda_d"), expected))
+    assert (cfg.lambda_q, cfg.lambda_d) == want

@@ -24,8 +24,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lambda-q", type=float, default=None,
                    help=f"sparsity weight on captions (default: the objective's; {per_objective('lambda_q')}; "
                         f"inference-free {free.lambda_q:g})")
-    g.add_argument("--lambda-d", type=float, default=None, help="sparsity weight on images (default: as --lambda-q; inference-free "
-                        f"{free.lambda_d:g})")
+    g.add_argument("--lambda-d", type=float, default=None,
+                   help=f"sparsity weight on images (default: as --lambda-q; inference-free {free.lambda_d:g})")
     g.add_argument("--sparsity-warmup", type=float, default=d.sparsity_warmup,
                    help="fraction of steps over which lambda grows quadratically")
     g.add_argument("--lr", type=float, default=d.lr, help="learning rate of projector and LayerNorm")
