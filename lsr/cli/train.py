@@ -25,7 +25,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help=f"sparsity weight on captions (default: the objective's; {per_objective('lambda_q')}; "
                         f"inference-free {free.lambda_q:g})")
     g.add_argument("--lambda-d", type=float, default=None,
-                   help=f"sparsity weight on images (default: as --lambda-q; inference-free {free.lambda_d:g})")
+                   help=f"sparsity weight on images (default: the objective's, not --lambda-q's value; "
+                        f"inference-free {free.lambda_d:g})")
     g.add_argument("--sparsity-warmup", type=float, default=d.sparsity_warmup,
                    help="fraction of steps over which lambda grows quadratically")
     g.add_argument("--lr", type=float, default=d.lr, help="learning rate of projector and LayerNorm")
@@ -62,7 +63,7 @@ def train_config(args):
     from lsr.d2s.train import TrainConfig
 
     return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, temperature=args.temperature,
-                       sparsity=args.sparsity, lambda_q=args.lambda_q, lambda_d=_lambda_d(args),
+                       sparsity=args.sparsity, lambda_q=args.lambda_q, lambda_d=args.lambda_d,
                        sparsity_warmup=args.sparsity_warmup, lr=args.lr, lr_proj=args.lr_proj,
                        lr_schedule=args.lr_schedule, lr_warmup=args.lr_warmup,
                        expansion_decay=args.expansion_decay, select_on=args.select_on,
@@ -71,11 +72,6 @@ def train_config(args):
                        joint_self_distill=args.joint_self_distill, joint_teacher=args.joint_teacher,
                        joint_tau=args.joint_tau, lr_head=args.lr_head, group_by_image=args.group_by_image,
                        weight_average=args.weight_average)
-
-
-def _lambda_d(args) -> float | None:
-    """`--lambda-d`, or `--lambda-q` when only that is given (None: the default)."""
-    return args.lambda_q if args.lambda_d is None else args.lambda_d
 
 
 def add_data_args(p: argparse.ArgumentParser, default_eval: tuple[str, ...]) -> None:
@@ -112,7 +108,7 @@ def train_inference_free(args, cfg) -> int:
 
     free = InferenceFreeConfig()
     lambdas = [default if lam is None else lam
-               for lam, default in ((args.lambda_q, free.lambda_q), (_lambda_d(args), free.lambda_d))]
+               for lam, default in ((args.lambda_q, free.lambda_q), (args.lambda_d, free.lambda_d))]
     if_cfg = InferenceFreeConfig(epochs=args.epochs, batch_size=args.batch_size, temperature=args.temperature,
                                  lambda_q=lambdas[0], lambda_d=lambdas[1], sparsity_warmup=args.sparsity_warmup,
                                  lr_table=args.lr_table, lr=args.lr, lr_proj=args.lr_proj, seed=args.seed,
