@@ -156,7 +156,7 @@ def test_train_with_a_narrower_hidden_layer(data, tmp_path, capsys, caplog):
     assert any("hidden_dim 8 with the projector learning rate" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize("flags, expected", [([], None), (["--lambda-q", "0.5"], (0.5, None)),
+@pytest.mark.parametrize("flags, expected", [([], (None, None)), (["--lambda-q", "0.5"], (0.5, None)),
                                              (["--lambda-q", "0.5", "--lambda-d", "0.25"], (0.5, 0.25))])
 def test_inference_free_training_from_the_cli_uses_the_python_defaults(monkeypatch, tmp_path, flags, expected):
     """`lsr train --query-encoder inference-free` and `InferenceFreeConfig()` train with the same sparsity weights
@@ -172,6 +172,6 @@ def test_inference_free_training_from_the_cli_uses_the_python_defaults(monkeypat
 
     monkeypatch.setattr(lsr.experiment, "run_inference_free", fake_run)
     assert main(["train", "--query-encoder", "inference-free", "--out", str(tmp_path / "if"), *flags]) == 0
-    default = InferenceFreeConfig()
-    want_q, want_d = expected or (default.lambda_q, default.lambda_d)
-    assert (seen["cfg"].lambda_q, seen["cfg"].lambda_d) == (want_q, default.lambda_d if want_d is None else want_d)
+    defaults = (InferenceFreeConfig().lambda_q, InferenceFreeConfig().lambda_d)  # None below: the dataclass's
+    want = tuple(default if value is None else value for value, default in zip(expected, defaults))
+    assert (seen["cfg"].lambda_q, seen["cfg"].lambda_d) == want

@@ -106,11 +106,10 @@ def train_inference_free(args, cfg) -> int:
     from lsr.d2s.inference_free import InferenceFreeConfig
     from lsr.experiment import run_inference_free
 
-    free = InferenceFreeConfig()
-    lambdas = [default if lam is None else lam
-               for lam, default in ((args.lambda_q, free.lambda_q), (args.lambda_d, free.lambda_d))]
+    lambda_q = InferenceFreeConfig.lambda_q if args.lambda_q is None else args.lambda_q
+    lambda_d = InferenceFreeConfig.lambda_d if args.lambda_d is None else args.lambda_d
     if_cfg = InferenceFreeConfig(epochs=args.epochs, batch_size=args.batch_size, temperature=args.temperature,
-                                 lambda_q=lambdas[0], lambda_d=lambdas[1], sparsity_warmup=args.sparsity_warmup,
+                                 lambda_q=lambda_q, lambda_d=lambda_d, sparsity_warmup=args.sparsity_warmup,
                                  lr_table=args.lr_table, lr=args.lr, lr_proj=args.lr_proj, seed=args.seed,
                                  device=args.device, train_documents=not args.freeze_documents)
     if args.freeze_documents and not args.documents:
