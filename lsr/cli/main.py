@@ -335,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_modes_parser(sub)
     from lsr.cli.encode import add_parser as add_encode_parser
     add_encode_parser(sub)
+    from lsr.cli.compare import add_parser as add_compare_parser
+    add_compare_parser(sub)
     return parser
 
 

@@ -1,0 +1,140 @@
+"""Is one system's R@K really above or below another's on the same queries? Paired tests on TREC run files.
+
+R@K is the mean of a per-query hit (1 when a relevant item is in the top K), so two systems ranked for the
+same queries are compared query by query:
+
+- exact McNemar test: of the queries where exactly one of the two hits, is the split further from 50 / 50
+  than chance allows (two-sided binomial test)? It needs 0 / 1 hits, so one run per side.
+- paired bootstrap: the queries drawn with replacement `samples` times; the middle `level` of the resampled
+  differences in R@K is the interval (percentile bootstrap, seeded).
+
+Several runs of one system (seeds) are averaged query by query first, so the interval then reflects the
+seed-averaged system; McNemar is left out there (the per-query values are no longer 0 / 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from scipy.stats import binomtest
+
+from lsr.eval.metrics import KS
+
+
+def read_ranking(path: str | Path) -> dict[str, list[str]]:
+    """query id -> its documents in rank order (the rank column) from a TREC run file."""
+    ranked: dict[str, list[tuple[int, str]]] = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 6 or not parts[3].lstrip("-").isdigit():
+            raise ValueError(f"{path}:{number} is not a TREC run line 'qid Q0 docid rank score tag'.")
+        ranked.setdefault(parts[0], []).append((int(parts[3]), parts[2]))
+    return {qid: [doc for _, doc in sorted(docs)] for qid, docs in ranked.items()}
+
+
+def read_qrels(path: str | Path) -> dict[str, set[str]]:
+    """query id -> its relevant document ids (relevance > 0) from a TREC qrels file."""
+    qrels: dict[str, set[str]] = {}
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 4 or not parts[3].lstrip("-").isdigit():
+            raise ValueError(f"{path}:{number} is not a TREC qrels line 'qid 0 docid relevance'.")
+        docs = qrels.setdefault(parts[0], set())
+        if int(parts[3]) > 0:
+            docs.add(parts[2])
+    if not qrels:
+        raise ValueError(f"{path} has no judgements.")
+    return qrels
+
+
+def hits_at(ranking: dict[str, list[str]], qrels: dict[str, set[str]], k: int, name: str = "run") -> np.ndarray:
+    """Per-query hit at K (bool), over the qrels' queries in sorted order; a query the run lacks is a miss
+    (as trec_eval -c). A run with queries the qrels do not judge is the wrong pairing: an error."""
+    unknown = set(ranking) - set(qrels)
+    if unknown:
+        raise ValueError(f"{name} ranks {len(unknown)} queries the qrels do not judge (e.g. {sorted(unknown)[0]!r}): "
+                         "pair each run with the qrels of its split and direction.")
+    return np.array([bool(set(ranking.get(q, [])[:k]) & qrels[q]) for q in sorted(qrels)])
+
+
+def mcnemar_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided exact McNemar p-value of paired 0 / 1 outcomes (1.0 when the two never disagree)."""
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    if only_a + only_b == 0:
+        return 1.0
+    return float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
+def bootstrap_interval(a: np.ndarray, b: np.ndarray, samples: int = 10_000, seed: int = 0,
+                       level: float = 0.95) -> tuple[float, float]:
+    """Percentile-bootstrap interval of mean(a) - mean(b) in points (x100), resampling queries in pairs."""
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError(f"Paired outcomes need two equal non-empty 1-d arrays, got {a.shape} and {b.shape}.")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}.")
+    diff = a.astype(np.float64) - b.astype(np.float64)
+    rng = np.random.default_rng(seed)
+    means = np.empty(samples)
+    for start in range(0, samples, 1000):  # 1000 resamples at a time: bounded memory for large query sets
+        n = min(1000, samples - start)
+        means[start:start + n] = diff[rng.integers(0, len(diff), size=(n, len(diff)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return 100.0 * float(low), 100.0 * float(high)
+
+
+@dataclass
+class Comparison:
+    metric: str
+    a: float  # R@K of system A (the mean over its runs), in points
+    b: float
+    diff: float  # a - b
+    low: float  # the bootstrap interval of the difference
+    high: float
+    mcnemar_p: float | None  # None when A is several runs (averaged per query)
+    queries: int
+    runs_a: int
+
+
+def compare_runs(runs_a: Sequence[str | Path], run_b: str | Path, qrels: str | Path, ks: Sequence[int] = KS,
+                 samples: int = 10_000, seed: int = 0, level: float = 0.95) -> list[Comparison]:
+    """R@K of system A (one run, or several averaged per query) against system B, per K, with paired tests."""
+    if not runs_a:
+        raise ValueError("Give at least one run of system A.")
+    judged = read_qrels(qrels)
+    rankings_a = [(str(p), read_ranking(p)) for p in runs_a]
+    ranking_b = read_ranking(run_b)
+    out = []
+    for k in ks:
+        if k < 1:
+            raise ValueError(f"K must be >= 1, got {k}.")
+        per_run = np.stack([hits_at(r, judged, k, name) for name, r in rankings_a])
+        a = per_run.mean(axis=0)
+        b = hits_at(ranking_b, judged, k, str(run_b))
+        low, high = bootstrap_interval(a, b, samples, seed, level)
+        p = mcnemar_p(per_run[0], b) if len(runs_a) == 1 else None
+        out.append(Comparison(f"R@{k}", 100 * float(a.mean()), 100 * float(b.mean()),
+                              100 * float(a.mean() - b.mean()), low, high, p, len(a), len(runs_a)))
+    return out
+
+
+def format_comparisons(rows: Sequence[Comparison], level: float = 0.95) -> str:
+    """A plain-text table of `compare_runs` rows."""
+    head = f"{'metric':<7}{'A':>7}{'B':>7}{'A-B':>7}  {f'{level:.0%} interval':<17}McNemar p"
+    lines = [head]
+    for r in rows:
+        p = "-" if r.mcnemar_p is None else "<0.001" if r.mcnemar_p < 1e-3 else f"{r.mcnemar_p:.3f}"
+        interval = f"[{r.low:+.1f}, {r.high:+.1f}]"
+        lines.append(f"{r.metric:<7}{r.a:7.1f}{r.b:7.1f}{r.diff:+7.1f}  {interval:<17}{p}")
+    return "\n".join(lines)
+
+
+def as_dicts(rows: Sequence[Comparison]) -> list[dict]:
+    return [asdict(r) for r in rows]

@@ -1,0 +1,87 @@
+"""Paired significance tests on TREC runs (`lsr.eval.significance`, `lsr compare`)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lsr.cli.main import main
+from lsr.eval.significance import (bootstrap_interval, compare_runs, hits_at, mcnemar_p, read_qrels,
+                                   read_ranking)
+from lsr.eval.trec import write_qrels
+
+
+def write_ranking(path, ranking: dict[str, list[str]]) -> None:
+    lines = [f"{q} Q0 {d} {r} {10 - r}.0 t" for q, docs in ranking.items() for r, d in enumerate(docs, 1)]
+    path.write_text("\n".join(reversed(lines)) + "\n")  # out of order on purpose: the rank column decides
+
+
+QRELS = {"q1": {"a": 1}, "q2": {"b": 1}, "q3": {"c": 1, "c2": 1}, "q4": {"d": 1}}
+
+
+def test_rankings_follow_the_rank_column_and_bad_lines_are_named(tmp_path):
+    write_ranking(tmp_path / "r.run", {"q1": ["x", "a", "y"]})
+    assert read_ranking(tmp_path / "r.run") == {"q1": ["x", "a", "y"]}
+    (tmp_path / "bad.run").write_text("q1 Q0 a 1 0.5 t\nq1 Q0 b\n")
+    with pytest.raises(ValueError, match=r"bad.run:2 is not a TREC run line"):
+        read_ranking(tmp_path / "bad.run")
+
+
+def test_hits_count_missing_queries_as_misses_and_reject_foreign_queries(tmp_path):
+    write_qrels(tmp_path / "q.qrels", QRELS)
+    qrels = read_qrels(tmp_path / "q.qrels")
+    ranking = {"q1": ["a"], "q2": ["x", "b"], "q3": ["c2"]}  # q4 not ranked
+    assert hits_at(ranking, qrels, 1).tolist() == [True, False, True, False]
+    assert hits_at(ranking, qrels, 2).tolist() == [True, True, True, False]
+    with pytest.raises(ValueError, match="1 queries the qrels do not judge"):
+        hits_at({"other": ["a"]}, qrels, 1)
+
+
+def test_mcnemar_matches_the_hand_computed_binomial():
+    # 8 queries only A hits, 2 only B hits, 5 both: two-sided p = 2 * P(X <= 2 | 10, 1/2) = 2 * 56 / 1024
+    a = np.array([True] * 8 + [False] * 2 + [True] * 5)
+    b = np.array([False] * 8 + [True] * 2 + [True] * 5)
+    assert mcnemar_p(a, b) == pytest.approx(112 / 1024)
+    assert mcnemar_p(a, a) == 1.0
+
+
+def test_bootstrap_interval_brackets_the_difference_and_is_seeded():
+    rng = np.random.default_rng(3)
+    a, b = rng.random(2000) < 0.6, rng.random(2000) < 0.5
+    low, high = bootstrap_interval(a, b, samples=2000, seed=1)
+    observed = 100 * (a.mean() - b.mean())
+    assert low < observed < high
+    assert 2 < high - low < 10  # about +-1.96 * sqrt(0.49 / 2000) * 100 each side
+    assert bootstrap_interval(a, b, samples=2000, seed=1) == (low, high)
+    assert bootstrap_interval(a, a) == (0.0, 0.0)
+    assert bootstrap_interval(np.ones(5, bool), np.zeros(5, bool)) == (100.0, 100.0)
+    with pytest.raises(ValueError, match="equal non-empty"):
+        bootstrap_interval(a, b[:10])
+
+
+def test_compare_runs_one_run_and_the_mean_of_several(tmp_path):
+    write_qrels(tmp_path / "q.qrels", QRELS)
+    write_ranking(tmp_path / "a.run", {"q1": ["a"], "q2": ["b"], "q3": ["c"], "q4": ["x", "d"]})
+    write_ranking(tmp_path / "a2.run", {"q1": ["a"], "q2": ["x"], "q3": ["x"], "q4": ["x"]})
+    write_ranking(tmp_path / "b.run", {"q1": ["a"], "q2": ["x", "b"], "q3": ["x"], "q4": ["x"]})
+    r1, r5 = compare_runs([tmp_path / "a.run"], tmp_path / "b.run", tmp_path / "q.qrels", ks=(1, 5), samples=500)
+    assert (r1.a, r1.b, r1.diff, r1.queries) == (75.0, 25.0, 50.0, 4)
+    assert r1.mcnemar_p == pytest.approx(0.5)  # 2 discordant queries, both for A
+    assert (r5.a, r5.b) == (100.0, 50.0)
+    mean = compare_runs([tmp_path / "a.run", tmp_path / "a2.run"], tmp_path / "b.run", tmp_path / "q.qrels", ks=(1,))
+    assert mean[0].a == 50.0 and mean[0].mcnemar_p is None and mean[0].runs_a == 2
+
+
+def test_lsr_compare_prints_writes_json_and_names_bad_input(tmp_path, capsys):
+    write_qrels(tmp_path / "q.qrels", QRELS)
+    write_ranking(tmp_path / "a.run", {"q1": ["a"], "q2": ["b"], "q3": ["c"], "q4": ["d"]})
+    write_ranking(tmp_path / "b.run", {"q1": ["a"], "q2": ["x"], "q3": ["x"], "q4": ["x"]})
+    args = ["compare", "--qrels", str(tmp_path / "q.qrels"), "--run", str(tmp_path / "a.run"),
+            "--against", str(tmp_path / "b.run"), "--samples", "200"]
+    assert main(args + ["--json", str(tmp_path / "out" / "c.json")]) == 0
+    assert "R@1 100.0 25.0 +75.0" in " ".join(capsys.readouterr().out.split())
+    record = json.loads((tmp_path / "out" / "c.json").read_text())
+    assert [r["metric"] for r in record["rows"]] == ["R@1", "R@5", "R@10"] and record["rows"][0]["diff"] == 75.0
+    write_qrels(tmp_path / "other.qrels", {"z": {"a": 1}})
+    assert main(args[:2] + [str(tmp_path / "other.qrels")] + args[3:]) == 2
+    assert "do not judge" in capsys.readouterr().err
