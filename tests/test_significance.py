@@ -35,6 +35,8 @@ def test_hits_count_missing_queries_as_misses_and_reject_foreign_queries(tmp_pat
     assert hits_at(ranking, qrels, 2).tolist() == [True, True, True, False]
     with pytest.raises(ValueError, match="1 queries the qrels do not judge"):
         hits_at({"other": ["a"]}, qrels, 1)
+    with pytest.raises(ValueError, match="R@5 needs 5 ranked documents per query but run holds at most 2"):
+        hits_at(ranking, qrels, 5)
 
 
 def test_mcnemar_matches_the_hand_computed_binomial():
@@ -61,9 +63,10 @@ def test_bootstrap_interval_brackets_the_difference_and_is_seeded():
 
 def test_compare_runs_one_run_and_the_mean_of_several(tmp_path):
     write_qrels(tmp_path / "q.qrels", QRELS)
-    write_ranking(tmp_path / "a.run", {"q1": ["a"], "q2": ["b"], "q3": ["c"], "q4": ["x", "d"]})
-    write_ranking(tmp_path / "a2.run", {"q1": ["a"], "q2": ["x"], "q3": ["x"], "q4": ["x"]})
-    write_ranking(tmp_path / "b.run", {"q1": ["a"], "q2": ["x", "b"], "q3": ["x"], "q4": ["x"]})
+    fill = ["f1", "f2", "f3", "f4"]  # depth 5, so R@5 is defined
+    write_ranking(tmp_path / "a.run", {"q1": ["a"], "q2": ["b"], "q3": ["c"], "q4": ["x", "d"] + fill[:3]})
+    write_ranking(tmp_path / "a2.run", {"q1": ["a"], "q2": ["x"], "q3": ["x"], "q4": ["x"] + fill})
+    write_ranking(tmp_path / "b.run", {"q1": ["a"], "q2": ["x", "b"] + fill[:3], "q3": ["x"], "q4": ["x"]})
     r1, r5 = compare_runs([tmp_path / "a.run"], tmp_path / "b.run", tmp_path / "q.qrels", ks=(1, 5), samples=500)
     assert (r1.a, r1.b, r1.diff, r1.queries) == (75.0, 25.0, 50.0, 4)
     assert r1.mcnemar_p == pytest.approx(0.5)  # 2 discordant queries, both for A
@@ -74,8 +77,9 @@ def test_compare_runs_one_run_and_the_mean_of_several(tmp_path):
 
 def test_lsr_compare_prints_writes_json_and_names_bad_input(tmp_path, capsys):
     write_qrels(tmp_path / "q.qrels", QRELS)
-    write_ranking(tmp_path / "a.run", {"q1": ["a"], "q2": ["b"], "q3": ["c"], "q4": ["d"]})
-    write_ranking(tmp_path / "b.run", {"q1": ["a"], "q2": ["x"], "q3": ["x"], "q4": ["x"]})
+    deep = [f"f{i}" for i in range(10)]  # depth 10, so R@10 is defined
+    write_ranking(tmp_path / "a.run", {"q1": ["a"] + deep, "q2": ["b"], "q3": ["c"], "q4": ["d"]})
+    write_ranking(tmp_path / "b.run", {"q1": ["a"] + deep, "q2": ["x"], "q3": ["x"], "q4": ["x"]})
     args = ["compare", "--qrels", str(tmp_path / "q.qrels"), "--run", str(tmp_path / "a.run"),
             "--against", str(tmp_path / "b.run"), "--samples", "200"]
     assert main(args + ["--json", str(tmp_path / "out" / "c.json")]) == 0

@@ -56,11 +56,16 @@ def read_qrels(path: str | Path) -> dict[str, set[str]]:
 
 def hits_at(ranking: dict[str, list[str]], qrels: dict[str, set[str]], k: int, name: str = "run") -> np.ndarray:
     """Per-query hit at K (bool), over the qrels' queries in sorted order; a query the run lacks is a miss
-    (as trec_eval -c). A run with queries the qrels do not judge is the wrong pairing: an error."""
+    (as trec_eval -c). A run with queries the qrels do not judge is the wrong pairing, and a run shallower
+    than K cannot give R@K: both are errors."""
     unknown = set(ranking) - set(qrels)
     if unknown:
         raise ValueError(f"{name} ranks {len(unknown)} queries the qrels do not judge (e.g. {sorted(unknown)[0]!r}): "
                          "pair each run with the qrels of its split and direction.")
+    depth = max((len(docs) for docs in ranking.values()), default=0)
+    if k > depth:
+        raise ValueError(f"R@{k} needs {k} ranked documents per query but {name} holds at most {depth}: "
+                         f"use K <= {depth} or write a deeper run.")
     return np.array([bool(set(ranking.get(q, [])[:k]) & qrels[q]) for q in sorted(qrels)])
 
 
