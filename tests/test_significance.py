@@ -23,7 +23,7 @@ def test_rankings_follow_the_rank_column_and_bad_lines_are_named(tmp_path):
     write_ranking(tmp_path / "r.run", {"q1": ["x", "a", "y"]})
     assert read_ranking(tmp_path / "r.run") == {"q1": ["x", "a", "y"]}
     (tmp_path / "bad.run").write_text("q1 Q0 a 1 0.5 t\nq1 Q0 b\n")
-    with pytest.raises(ValueError, match=r"bad.run:2 is not a TREC run line"):
+    with pytest.raises(ValueError, match=r"bad.run:2 is not a TREC line 'qid Q0 docid rank score tag'"):
         read_ranking(tmp_path / "bad.run")
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 from scipy.stats import binomtest
@@ -24,31 +24,33 @@ from scipy.stats import binomtest
 from lsr.eval.metrics import KS
 
 
+def _trec_fields(path: str | Path, layout: str) -> Iterator[list[str]]:
+    """The whitespace-separated fields of each non-empty line; a line not of `layout`'s four or six fields,
+    with an integer in the rank / relevance place, is an error naming the file and line."""
+    width = len(layout.split())
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            parts = line.split()
+            if len(parts) != width or not parts[3].lstrip("-").isdigit():
+                raise ValueError(f"{path}:{number} is not a TREC line '{layout}'.")
+            yield parts
+
+
 def read_ranking(path: str | Path) -> dict[str, list[str]]:
     """query id -> its documents in rank order (the rank column) from a TREC run file."""
     ranked: dict[str, list[tuple[int, str]]] = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 6 or not parts[3].lstrip("-").isdigit():
-            raise ValueError(f"{path}:{number} is not a TREC run line 'qid Q0 docid rank score tag'.")
-        ranked.setdefault(parts[0], []).append((int(parts[3]), parts[2]))
+    for qid, _, doc, rank, _, _ in _trec_fields(path, "qid Q0 docid rank score tag"):
+        ranked.setdefault(qid, []).append((int(rank), doc))
     return {qid: [doc for _, doc in sorted(docs)] for qid, docs in ranked.items()}
 
 
 def read_qrels(path: str | Path) -> dict[str, set[str]]:
     """query id -> its relevant document ids (relevance > 0) from a TREC qrels file."""
     qrels: dict[str, set[str]] = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 4 or not parts[3].lstrip("-").isdigit():
-            raise ValueError(f"{path}:{number} is not a TREC qrels line 'qid 0 docid relevance'.")
-        docs = qrels.setdefault(parts[0], set())
-        if int(parts[3]) > 0:
-            docs.add(parts[2])
+    for qid, _, doc, relevance in _trec_fields(path, "qid 0 docid relevance"):
+        docs = qrels.setdefault(qid, set())
+        if int(relevance) > 0:
+            docs.add(doc)
     if not qrels:
         raise ValueError(f"{path} has no judgements.")
     return qrels
