@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from lsr.cli.main import main
-from lsr.eval.significance import (bootstrap_interval, compare_runs, hits_at, mcnemar_p, read_qrels,
-                                   read_ranking)
-from lsr.eval.trec import write_qrels
+from lsr.eval.significance import bootstrap_interval, compare_runs, hits_at, mcnemar_p
+from lsr.eval.trec import read_qrels, read_ranking, write_qrels
 
 
 def write_ranking(path, ranking: dict[str, list[str]]) -> None:

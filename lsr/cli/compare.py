@@ -9,8 +9,6 @@ Several --run files (seeds of one system) are averaged query by query; see `lsr.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,10 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from lsr.eval.report import write_json
     from lsr.eval.significance import as_dicts, compare_runs, format_comparisons
 
-    if args.samples < 1:
-        raise ValueError(f"--samples must be >= 1, got {args.samples}.")
     rows = compare_runs(args.run, args.against, args.qrels, args.k, args.samples, args.seed, args.level)
     what = args.run[0] if len(args.run) == 1 else f"the mean of {len(args.run)} runs"
     print(f"A: {what}\nB: {args.against}\n{rows[0].queries} queries ({args.qrels})")
@@ -39,6 +36,5 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         record = {"qrels": args.qrels, "runs_a": args.run, "run_b": args.against, "samples": args.samples,
                   "level": args.level, "seed": args.seed, "rows": as_dicts(rows)}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, record)
     return 0

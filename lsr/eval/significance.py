@@ -16,44 +16,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 from scipy.stats import binomtest
 
 from lsr.eval.metrics import KS
-
-
-def _trec_fields(path: str | Path, layout: str) -> Iterator[list[str]]:
-    """The whitespace-separated fields of each non-empty line; a line not of `layout`'s four or six fields,
-    with an integer in the rank / relevance place, is an error naming the file and line."""
-    width = len(layout.split())
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            parts = line.split()
-            if len(parts) != width or not parts[3].lstrip("-").isdigit():
-                raise ValueError(f"{path}:{number} is not a TREC line '{layout}'.")
-            yield parts
-
-
-def read_ranking(path: str | Path) -> dict[str, list[str]]:
-    """query id -> its documents in rank order (the rank column) from a TREC run file."""
-    ranked: dict[str, list[tuple[int, str]]] = {}
-    for qid, _, doc, rank, _, _ in _trec_fields(path, "qid Q0 docid rank score tag"):
-        ranked.setdefault(qid, []).append((int(rank), doc))
-    return {qid: [doc for _, doc in sorted(docs)] for qid, docs in ranked.items()}
-
-
-def read_qrels(path: str | Path) -> dict[str, set[str]]:
-    """query id -> its relevant document ids (relevance > 0) from a TREC qrels file."""
-    qrels: dict[str, set[str]] = {}
-    for qid, _, doc, relevance in _trec_fields(path, "qid 0 docid relevance"):
-        docs = qrels.setdefault(qid, set())
-        if int(relevance) > 0:
-            docs.add(doc)
-    if not qrels:
-        raise ValueError(f"{path} has no judgements.")
-    return qrels
+from lsr.eval.trec import read_qrels, read_ranking
 
 
 def hits_at(ranking: dict[str, list[str]], qrels: dict[str, set[str]], k: int, name: str = "run") -> np.ndarray:
@@ -86,6 +55,8 @@ def bootstrap_interval(a: np.ndarray, b: np.ndarray, samples: int = 10_000, seed
         raise ValueError(f"Paired outcomes need two equal non-empty 1-d arrays, got {a.shape} and {b.shape}.")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}.")
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}.")
     diff = a.astype(np.float64) - b.astype(np.float64)
     rng = np.random.default_rng(seed)
     means = np.empty(samples)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
 from lsr.topk import topk_indices
+
+RUN_LAYOUT = "qid Q0 docid rank score tag"
 
 
 def write_run(path: str | Path, scores: np.ndarray, query_ids: Sequence[str], doc_ids: Sequence[str],
@@ -36,8 +38,40 @@ def write_qrels(path: str | Path, qrels: Mapping[str, Mapping[str, int]]) -> Non
 
 
 def read_run(path: str | Path) -> dict[str, dict[str, float]]:
+    """query id -> {document id: score} from a TREC run file."""
     run: dict[str, dict[str, float]] = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        qid, _, did, _, score, _ = line.split()
+    for qid, _, did, _, score, _ in _trec_fields(path, RUN_LAYOUT):
         run.setdefault(qid, {})[did] = float(score)
     return run
+
+
+def _trec_fields(path: str | Path, layout: str) -> Iterator[list[str]]:
+    """The whitespace-separated fields of each non-empty line; a line not of `layout`'s four or six fields,
+    with an integer in the rank / relevance place, is an error naming the file and line."""
+    width = len(layout.split())
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            parts = line.split()
+            if len(parts) != width or not parts[3].lstrip("-").isdigit():
+                raise ValueError(f"{path}:{number} is not a TREC line '{layout}'.")
+            yield parts
+
+
+def read_ranking(path: str | Path) -> dict[str, list[str]]:
+    """query id -> its documents in rank order (the rank column) from a TREC run file."""
+    ranked: dict[str, list[tuple[int, str]]] = {}
+    for qid, _, doc, rank, _, _ in _trec_fields(path, RUN_LAYOUT):
+        ranked.setdefault(qid, []).append((int(rank), doc))
+    return {qid: [doc for _, doc in sorted(docs)] for qid, docs in ranked.items()}
+
+
+def read_qrels(path: str | Path) -> dict[str, set[str]]:
+    """query id -> its relevant document ids (relevance > 0) from a TREC qrels file."""
+    qrels: dict[str, set[str]] = {}
+    for qid, _, doc, relevance in _trec_fields(path, "qid 0 docid relevance"):
+        docs = qrels.setdefault(qid, set())
+        if int(relevance) > 0:
+            docs.add(doc)
+    if not qrels:
+        raise ValueError(f"{path} has no judgements.")
+    return qrels
