@@ -25,9 +25,10 @@ Two output densities: the start of training (a fresh model, about half the logit
 model's (the projector bias shifted so that about `--active` logits per vector stay active, as after the
 first epoch). Each row also prints how many columns its batch's images are active on together: the width of
 every active-column product, which sets the cost more than the terms per vector do. At the default 60 these
-random vectors spread over about 19,000 of the 30,522 columns; the trained default model's real batches
-(512 random train pairs, about 170 terms per vector) cover about 15,000, its terms being shared. Expanded and no-expansion (own-token captions) batches are timed apart; an epoch mixes them
-by the Bernoulli schedule (all no-expansion at the start, all expanded at the end).
+random vectors are active on about 5,200 of the 30,522 columns; the trained default model's real batches
+(512 random train pairs, about 157 terms per image vector) on about 14,700 (`--model` below). Expanded and
+no-expansion (own-token captions) batches are timed apart; an epoch mixes them by the Bernoulli schedule
+(all no-expansion at the start, all expanded at the end).
 
 With `--model DIR` (a model saved by `lsr train`) the batches are real, from the Flickr30k caption-proxy train
 split (512 random pairs; 128 whole images for the grouped rows), and the trained density is that model's own
