@@ -8,6 +8,12 @@ same queries are compared query by query:
 - paired bootstrap: the queries drawn with replacement `samples` times; the middle `level` of the resampled
   differences in R@K is the interval (percentile bootstrap, seeded).
 
+Queries judged relevant to the same items (the captions of one image, as text->image queries) are not
+independent draws. By default they form one cluster (`relevance_clusters`): the bootstrap draws whole
+clusters, and McNemar becomes the clustered test of Durkalski et al. (2003), chi-square on the per-cluster
+differences of discordant counts. Where every cluster is one query (image->text) both reduce to the plain
+tests above, with the same numbers.
+
 Several runs of one system (seeds) are averaged query by query first, so the interval then reflects the
 seed-averaged system; McNemar is left out there (the per-query values are no longer 0 / 1).
 """
@@ -19,7 +25,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import binomtest, chi2
 
 from lsr.eval.metrics import KS
 from lsr.eval.trec import read_qrels, read_ranking
@@ -48,21 +54,52 @@ def mcnemar_p(a: np.ndarray, b: np.ndarray) -> float:
     return float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
 
 
-def bootstrap_interval(a: np.ndarray, b: np.ndarray, samples: int = 10_000, seed: int = 0,
-                       level: float = 0.95) -> tuple[float, float]:
-    """Percentile-bootstrap interval of mean(a) - mean(b) in points (x100), resampling queries in pairs."""
+def relevance_clusters(qrels: dict[str, set[str]]) -> np.ndarray:
+    """Cluster number per query (the qrels' queries in sorted order): queries judged relevant to the same set
+    of items share one, numbered by first appearance (so all-distinct sets give 0, 1, 2, ...)."""
+    numbers: dict[frozenset[str], int] = {}
+    return np.array([numbers.setdefault(frozenset(qrels[q]), len(numbers)) for q in sorted(qrels)])
+
+
+def _check_paired(a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
+    """The cluster numbers (0..C-1, one per query; each query its own when None) after checking the shapes."""
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
         raise ValueError(f"Paired outcomes need two equal non-empty 1-d arrays, got {a.shape} and {b.shape}.")
+    if clusters is None:
+        return np.arange(len(a))
+    if clusters.shape != a.shape:
+        raise ValueError(f"clusters needs one number per query ({a.shape}), got {clusters.shape}.")
+    return np.unique(clusters, return_inverse=True)[1]
+
+
+def clustered_mcnemar_p(a: np.ndarray, b: np.ndarray, clusters: np.ndarray) -> float:
+    """McNemar p for paired 0 / 1 outcomes in clusters (Durkalski et al. 2003): with d_c = (queries only A
+    hits) - (queries only B hits) in cluster c, X^2 = (sum d_c)^2 / sum d_c^2 on one degree of freedom.
+    With one query per cluster this is the asymptotic McNemar test; `mcnemar_p` is the exact one."""
+    cluster = _check_paired(a, b, clusters)
+    d = np.bincount(cluster, weights=(a & ~b).astype(np.float64) - (~a & b).astype(np.float64))
+    if not np.any(d):
+        return 1.0
+    return float(chi2.sf(d.sum() ** 2 / np.sum(d ** 2), df=1))
+
+
+def bootstrap_interval(a: np.ndarray, b: np.ndarray, samples: int = 10_000, seed: int = 0,
+                       level: float = 0.95, clusters: np.ndarray | None = None) -> tuple[float, float]:
+    """Percentile-bootstrap interval of mean(a) - mean(b) in points (x100), resampling queries in pairs, or
+    with `clusters` (a number per query) whole clusters, the difference then the resampled queries' mean."""
+    cluster = _check_paired(a, b, clusters)
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}.")
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}.")
-    diff = a.astype(np.float64) - b.astype(np.float64)
+    sums = np.bincount(cluster, weights=a.astype(np.float64) - b.astype(np.float64))
+    sizes = np.bincount(cluster).astype(np.float64)
     rng = np.random.default_rng(seed)
     means = np.empty(samples)
     for start in range(0, samples, 1000):  # 1000 resamples at a time: bounded memory for large query sets
         n = min(1000, samples - start)
-        means[start:start + n] = diff[rng.integers(0, len(diff), size=(n, len(diff)))].mean(axis=1)
+        drawn = rng.integers(0, len(sums), size=(n, len(sums)))
+        means[start:start + n] = sums[drawn].sum(axis=1) / sizes[drawn].sum(axis=1)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return 100.0 * float(low), 100.0 * float(high)
@@ -79,16 +116,21 @@ class Comparison:
     mcnemar_p: float | None  # None when A is several runs (averaged per query)
     queries: int
     runs_a: int
+    clusters: int  # the units the bootstrap resamples: queries, or groups of queries with the same relevant items
 
 
 def compare_runs(runs_a: Sequence[str | Path], run_b: str | Path, qrels: str | Path, ks: Sequence[int] = KS,
-                 samples: int = 10_000, seed: int = 0, level: float = 0.95) -> list[Comparison]:
-    """R@K of system A (one run, or several averaged per query) against system B, per K, with paired tests."""
+                 samples: int = 10_000, seed: int = 0, level: float = 0.95,
+                 cluster: bool = True) -> list[Comparison]:
+    """R@K of system A (one run, or several averaged per query) against system B, per K, with paired tests;
+    `cluster` resamples and tests queries that share their relevant items together (`relevance_clusters`)."""
     if not runs_a:
         raise ValueError("Give at least one run of system A.")
     judged = read_qrels(qrels)
     rankings_a = [(str(p), read_ranking(p)) for p in runs_a]
     ranking_b = read_ranking(run_b)
+    clusters = relevance_clusters(judged) if cluster else np.arange(len(judged))
+    grouped = len(np.unique(clusters)) < len(clusters)
     out = []
     for k in ks:
         if k < 1:
@@ -96,10 +138,13 @@ def compare_runs(runs_a: Sequence[str | Path], run_b: str | Path, qrels: str | P
         per_run = np.stack([hits_at(r, judged, k, name) for name, r in rankings_a])
         a = per_run.mean(axis=0)
         b = hits_at(ranking_b, judged, k, str(run_b))
-        low, high = bootstrap_interval(a, b, samples, seed, level)
-        p = mcnemar_p(per_run[0], b) if len(runs_a) == 1 else None
+        low, high = bootstrap_interval(a, b, samples, seed, level, clusters)
+        p = None
+        if len(runs_a) == 1:
+            p = clustered_mcnemar_p(per_run[0], b, clusters) if grouped else mcnemar_p(per_run[0], b)
         out.append(Comparison(f"R@{k}", 100 * float(a.mean()), 100 * float(b.mean()),
-                              100 * float(a.mean() - b.mean()), low, high, p, len(a), len(runs_a)))
+                              100 * float(a.mean() - b.mean()), low, high, p, len(a), len(runs_a),
+                              len(np.unique(clusters))))
     return out
 
 
