@@ -130,7 +130,7 @@ def compare_runs(runs_a: Sequence[str | Path], run_b: str | Path, qrels: str | P
     rankings_a = [(str(p), read_ranking(p)) for p in runs_a]
     ranking_b = read_ranking(run_b)
     clusters = relevance_clusters(judged) if cluster else np.arange(len(judged))
-    grouped = len(np.unique(clusters)) < len(clusters)
+    units = int(clusters.max()) + 1  # numbered 0..C-1 either way
     out = []
     for k in ks:
         if k < 1:
@@ -141,10 +141,9 @@ def compare_runs(runs_a: Sequence[str | Path], run_b: str | Path, qrels: str | P
         low, high = bootstrap_interval(a, b, samples, seed, level, clusters)
         p = None
         if len(runs_a) == 1:
-            p = clustered_mcnemar_p(per_run[0], b, clusters) if grouped else mcnemar_p(per_run[0], b)
+            p = clustered_mcnemar_p(per_run[0], b, clusters) if units < len(clusters) else mcnemar_p(per_run[0], b)
         out.append(Comparison(f"R@{k}", 100 * float(a.mean()), 100 * float(b.mean()),
-                              100 * float(a.mean() - b.mean()), low, high, p, len(a), len(runs_a),
-                              len(np.unique(clusters))))
+                              100 * float(a.mean() - b.mean()), low, high, p, len(a), len(runs_a), units))
     return out
 
 
