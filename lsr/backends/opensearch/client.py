@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from lsr.backends.opensearch.connection import Connection
 from lsr.project import project_root
 
 
@@ -50,34 +51,11 @@ def two_phase_pipeline(overrides: Mapping[str, Any] | None = None) -> dict:
 def connect(target, timeout: float | None = None):
     """An opensearch-py client for `target`: a URL (credentials and CA from the environment, see
     `Connection.from_env`), a `Connection`, or an existing client (returned as it is)."""
-    from lsr.backends.opensearch.connection import Connection
-
     if isinstance(target, str):
         target = Connection.from_env(target, **({"timeout": timeout} if timeout else {}))
     elif isinstance(target, Connection) and timeout:
         target = replace(target, timeout=timeout)
     return target.client() if isinstance(target, Connection) else target
-
-
-def serializer():
-    """opensearch-py's JSON serializer, with orjson (about 5x faster on bulk bodies) when it is installed."""
-    from opensearchpy.serializer import JSONSerializer
-
-    try:
-        import orjson
-    except ImportError:
-        return JSONSerializer()
-
-    class OrjsonSerializer(JSONSerializer):
-        def dumps(self, data: Any) -> str:
-            if isinstance(data, str):
-                return data
-            try:
-                return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-            except TypeError:  # a type orjson does not know: the stock serializer's rules apply
-                return super().dumps(data)
-
-    return OrjsonSerializer()
 
 
 class NodeUnavailableError(ConnectionError):

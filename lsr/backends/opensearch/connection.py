@@ -15,6 +15,7 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,6 @@ class Connection:
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ImportError("The OpenSearch backend needs opensearch-py: "
                               "pip install 'mm-lsr-opensearch[opensearch]'") from exc
-        from lsr.backends.opensearch.client import serializer
 
         tls = {}
         if self.secure:
@@ -115,6 +115,27 @@ class Connection:
                             serializer=serializer(), pool_maxsize=8, **auth, **tls)
         client.read_tries = self.retries
         return client
+
+
+def serializer():
+    """opensearch-py's JSON serializer, with orjson (about 5x faster on bulk bodies) when it is installed."""
+    from opensearchpy.serializer import JSONSerializer
+
+    try:
+        import orjson
+    except ImportError:
+        return JSONSerializer()
+
+    class OrjsonSerializer(JSONSerializer):
+        def dumps(self, data: Any) -> str:
+            if isinstance(data, str):
+                return data
+            try:
+                return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+            except TypeError:  # a type orjson does not know: the stock serializer's rules apply
+                return super().dumps(data)
+
+    return OrjsonSerializer()
 
 
 def _without_credentials(url: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from lsr.backends.base import Hit
 from lsr.backends.opensearch.client import read_with_retries, two_phase_pipeline
 from lsr.backends.opensearch.query import build_query
+from lsr.backends.opensearch.text_query import search_text as search_words
 from lsr.sparse import SparseVector
 
 SEARCH_MODES = ("exact", "two_phase", "ann")
@@ -90,9 +91,7 @@ class OpenSearchSearching:
     def search_text(self, text: str, k: int = 10, model_id: str | None = None, mode: str = "exact",
                     method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
         """Words in, hits out: OpenSearch encodes `text` with the registered remote model (`text_query`)."""
-        from lsr.backends.opensearch.text_query import search_text
-
-        return search_text(self, text, k, model_id, mode, method_parameters)
+        return search_words(self, text, k, model_id, mode, method_parameters)
 
     def _hits(self, response: dict, sent: SparseVector | None, scale: float, explain: bool) -> list[Hit]:
         """Hits in model units: scores divided by the query's weight scale."""

@@ -3,25 +3,34 @@ OpenSearch encodes the query itself (through `lsr serve`); no vector is computed
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from lsr.backends.base import Hit
-from lsr.backends.opensearch.client import read_with_retries
+from lsr.backends.opensearch.client import read_with_retries, two_phase_pipeline
 from lsr.backends.validate import check_k
-
-if TYPE_CHECKING:
-    from lsr.backends.opensearch.index import OpenSearchIndex
 
 
 class RemoteModelError(RuntimeError):
     """OpenSearch could not encode a query or document with the registered model."""
 
 
+class WordsIndex(Protocol):
+    """What a words query needs of an index: `OpenSearchIndex` (through `OpenSearchSearching`) has it."""
+
+    client: Any
+    index_name: str
+    field: str
+
+    def remote_model(self) -> Mapping[str, Any] | None:
+        ...
+
+    def _hits(self, response: dict, sent: Any, scale: float, explain: bool) -> list[Hit]:
+        ...
+
+
 def text_query_body(text: str, model_id: str, field: str, k: int, mode: str = "exact",
                     method_parameters: Mapping[str, Any] | None = None) -> dict:
     """The search body of a words query: what any HTTP client can send as it is."""
-    from lsr.backends.opensearch.client import two_phase_pipeline
-
     body: dict = {"size": k, "_source": {"excludes": [field]},
                   "query": {"neural_sparse": {field: {"query_text": text, "model_id": model_id}}}}
     if mode == "two_phase":
@@ -31,7 +40,7 @@ def text_query_body(text: str, model_id: str, field: str, k: int, mode: str = "e
     return body
 
 
-def search_text(index: "OpenSearchIndex", text: str, k: int = 10, model_id: str | None = None, mode: str = "exact",
+def search_text(index: WordsIndex, text: str, k: int = 10, model_id: str | None = None, mode: str = "exact",
                 method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
     """Top-k hits for `text`, encoded by OpenSearch with `model_id` (default: the one recorded on the index)."""
     from opensearchpy.exceptions import TransportError
