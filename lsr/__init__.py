@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "D2SEncoder": "lsr.encoders.sparse",
     "LabelTokenEncoder": "lsr.encoders.sparse",
-    "InferenceFreeEncoder": "lsr.encoders.inference_free",
+    "InferenceFreeEncoder": "lsr.encoders.sparse",
     "EmbeddedSetIndex": "lsr.backends.embedded_sets",
     "SparseEncoder": "lsr.encoders.sparse",
     "SparseSearcher": "lsr.search",

@@ -170,7 +170,8 @@ def test_inference_free_table_learns_past_its_idf_start_and_searches_from_the_cl
 
     from lsr.cli.main import main
     from lsr.d2s.inference_free import InferenceFreeConfig, evaluate_table, train_table
-    from lsr.encoders.inference_free import InferenceFreeEncoder, idf_from_token_ids
+    from lsr.encoders.inference_free import idf_from_token_ids
+    from lsr.encoders.sparse import InferenceFreeEncoder
     from lsr.experiment import split_query_tokens
 
     train_split, test = proxy

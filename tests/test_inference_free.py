@@ -12,8 +12,9 @@ import torch
 
 from lsr import D2SEncoder, EmbeddedIndex, SparseSearcher
 from lsr.d2s.inference_free import InferenceFreeConfig, own_tokens, query_vectors, train_table
-from lsr.encoders.inference_free import (WEIGHT_FLOOR, InferenceFreeEncoder, QueryTokens, idf_from_token_ids, load_table,
-                                         save_table, stock_idf, table_from_idf_json, table_to_idf_json)
+from lsr.encoders.inference_free import (WEIGHT_FLOOR, QueryTokens, idf_from_token_ids, load_table, save_table, stock_idf,
+                                         table_from_idf_json, table_to_idf_json)
+from lsr.encoders.sparse import InferenceFreeEncoder
 from tests.conftest import synthetic_split
 from tests.test_sparse_encoder import CAPTIONS, HashTextEncoder, tiny_model
 
@@ -104,7 +105,7 @@ def test_idf_tables_and_the_stock_table_from_the_plugin_zip(vocab, tmp_path):
     stock = stock_idf(vocab, tmp_path / "opensearch-ml-plugin-9.9.9.0.zip")
     assert stock[vocab.id("dog")] == 7.5 and stock[vocab.id("cat")] == 1.0
     with pytest.raises(FileNotFoundError, match="lsr opensearch start"):
-        from lsr.encoders.inference_free import find_ml_plugin_zip
+        from lsr.node.install import find_ml_plugin_zip
 
         find_ml_plugin_zip(tmp_path / "empty")
 

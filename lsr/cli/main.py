@@ -1,4 +1,4 @@
-"""Command line: `lsr demo | train | eval | index | search | export | sweep`.
+"""Command line: `lsr demo | train | eval | index | search | export | reproduce | ...`.
 
 Every command runs offline: models and vocabularies come from local directories.
 """
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from lsr.cli.modes import add_search_mode_args, mode_options
-from lsr.cli.train import add_data_args, add_train_args, cmd_train, print_published, train_config
+from lsr.cli.train import add_data_args, add_train_args, cmd_train, train_config
 from lsr.cli.backends import add_backend_args, describe, open_backend, search_options
 
 DEMO_QUERIES = ("a dog catching a frisbee", "two men playing guitars on a stage", "a little girl in a pink dress",
@@ -21,7 +21,7 @@ DEMO_QUERIES = ("a dog catching a frisbee", "two men playing guitars on a stage"
 
 def cmd_demo(args) -> int:
     from lsr.d2s.train import TrainConfig
-    from lsr.experiment import ExperimentConfig, report_text, run_experiment
+    from lsr.app.training import ExperimentConfig, report_text, run_experiment
 
     objective = {"objective": args.objective} if args.objective else {}
     cfg = ExperimentConfig(out_dir=args.out, train_images=args.train_images,
@@ -41,7 +41,6 @@ def cmd_demo(args) -> int:
     _build_index(index_args)
     searcher = SparseSearcher(EmbeddedIndex.load(index_args.index), D2SEncoder.from_pretrained(model_dir))
     _run_queries(searcher, DEMO_QUERIES, k=3, expand=True)
-    print_published(report)
     return 0
 
 
@@ -84,7 +83,7 @@ def _build_index(args, jsonl: Path | None = None) -> None:
 
 
 def _run_queries(searcher, queries, k: int, expand: bool, **search_options) -> None:
-    from lsr.encoders.inference_free import InferenceFreeEncoder
+    from lsr.encoders.sparse import InferenceFreeEncoder
 
     for text in queries:
         q = searcher.encode_query(text, expand)
@@ -165,35 +164,6 @@ def cmd_export(args) -> int:
         write_queries_tsv(out / "queries.tsv", split.query_ids, split.query_texts)
     print(f"wrote {out}/docs.jsonl and {out}/queries.jsonl ({args.naming} token names)")
     return 0
-
-
-def cmd_sweep(args) -> int:
-    from lsr.sweep import run_sweep
-
-    from lsr.sweep import parse_grid
-
-    summary = run_sweep(args.lambdas, args.out, data=args.data, train_images=args.train_images,
-                        dev=args.dev, base=train_config(args), grid=parse_grid(args.grid), max_flops=args.max_flops)
-    print(sweep_table(summary))
-    print(f"plot: {summary['plot']}")
-    return 0
-
-
-def sweep_table(summary: dict) -> str:
-    """One line per sweep point: dev R@1 both directions, FLOPs, and the same pruned to the budget."""
-    lines = [f"dev split {summary['split']} (caption proxy); dense cosine t2i R@1 {summary['dense']['t2i']['R@1']:.1f} "
-             f"i2t R@1 {summary['dense']['i2t']['R@1']:.1f}"]
-    for p in summary["points"]:
-        line = f"{p['label']:<48} t2i R@1 {p['t2i']['R@1']:5.1f}  i2t R@1 {p['i2t']['R@1']:5.1f}  FLOPs {p['flops']:7.2f}"
-        pruned = p.get("pruned")
-        if pruned:
-            line += (f"   pruned (min_weight {pruned['min_weight']:g}): t2i {pruned['t2i_r1']:.1f} "
-                     f"i2t {pruned['i2t_r1']:.1f} FLOPs {pruned['flops']:.2f}")
-        elif "pruned" in p:
-            line += f"   pruned: no threshold reaches FLOPs <= {summary['max_flops']}"
-        lines.append(line)
-    lines.append(f"plot: {summary['plot']}")
-    return "\n".join(lines)
 
 
 def cmd_reproduce(args) -> int:
@@ -313,16 +283,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the rows and their commands")
     p.set_defaults(func=cmd_reproduce)
 
-    p = sub.add_parser("sweep", help="train one model per lambda or grid point, measure each on dev, plot R@1 vs FLOPs")
-    p.add_argument("--lambdas", type=float, nargs="+", default=(), help="sparsity weights (lambda_q = lambda_d)")
-    p.add_argument("--grid", nargs="+", default=(), metavar="FIELD=V1,V2",
-                   help="training settings to sweep (every combination), e.g. joint_w_sparse=0.5,1,2 expansion_decay=0,0.95")
-    p.add_argument("--max-flops", type=float, default=None,
-                   help="also measure each point pruned to this FLOPs budget on dev (static pruning)")
-    p.add_argument("--out", default="runs/sweep")
-    add_data_args(p, ())
-    add_train_args(p)
-    p.set_defaults(func=cmd_sweep)
     from lsr.cli.evaluate import add_parser as add_eval_parser
     add_eval_parser(sub)
     from lsr.cli.serve import add_parser as add_serve_parser
@@ -331,8 +291,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_opensearch_parser(sub)
     from lsr.cli.images import add_parser as add_images_parser
     add_images_parser(sub)
-    from lsr.cli.modes import add_parser as add_modes_parser
-    add_modes_parser(sub)
     from lsr.cli.encode import add_parser as add_encode_parser
     add_encode_parser(sub)
     from lsr.cli.compare import add_parser as add_compare_parser

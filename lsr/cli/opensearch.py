@@ -139,8 +139,7 @@ def register_inference_free(args: argparse.Namespace) -> int:
     from lsr.backends.opensearch import OpenSearchIndex
     from lsr.backends.opensearch.tokenize_model import register_tokenize_model
     from lsr.cli.backends import connection
-    from lsr.encoders.inference_free import InferenceFreeEncoder
-    from lsr.encoders.sparse import D2SEncoder
+    from lsr.encoders.sparse import D2SEncoder, InferenceFreeEncoder
 
     if not args.model:
         raise ValueError("--inference-free needs --model DIR (trained with `lsr train --query-encoder inference-free`).")

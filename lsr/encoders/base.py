@@ -111,10 +111,10 @@ def encode_image_batches(images: Sequence[ImageInput], batch_size: int, dim: int
 
 
 def as_rgb_images(images: Sequence[ImageInput]) -> list["Image.Image"]:
-    """Open paths (with the safe loader of `lsr.images.io`) and convert PIL images to RGB."""
-    from PIL import Image
+    """Open paths (with the safe loader of `lsr.encoders.image_io`) and convert PIL images to RGB."""
+    from PIL import Image  # Pillow is an optional dependency: imported when images are encoded
 
-    from lsr.images.io import open_rgb, to_rgb
+    from lsr.encoders.image_io import open_rgb, to_rgb  # imports Pillow
 
     out = []
     for i, item in enumerate(images):

@@ -9,10 +9,14 @@ this lookup (`tokenizer.json` + `idf.json`, a missing token weighing 1.0), so th
 query with no model server (`lsr.backends.opensearch.tokenize_model`). The tokenizer here is the
 vocabulary's own `tokenizer.json` with truncation and padding switched off, the file that is exported.
 
-Tables: `stock_idf` (the IDF table OpenSearch ships for its ``bert-uncased`` analyzer, read from the local
+Tables: `stock_idf` (the IDF table OpenSearch ships for its ``bert-uncased`` analyzer, read from the
 ML Commons plugin archive), `idf_from_token_ids` (IDF over training captions: the initial table for
 training), or a table learned by `lsr.d2s.inference_free` and saved with the model
 (``query_weights.safetensors``).
+
+This module is the query table and its tokenizer only; the encoder that pairs it with a D2S model for
+documents is `lsr.encoders.sparse.InferenceFreeEncoder` (which `D2SEncoder.from_pretrained` returns for
+an inference-free model).
 """
 
 from __future__ import annotations
@@ -21,17 +25,13 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from lsr.encoders.sparse import D2SEncoder, _texts
-from lsr.provenance import model_record
 from lsr.sparse import SparseBatch, SparseVector
 
 if TYPE_CHECKING:
-    from lsr.d2s.model import D2SModel
-    from lsr.encoders.base import TextEncoder
     from lsr.vocab import Vocabulary
 
 WEIGHTS_NAME = "query_weights.safetensors"
@@ -115,23 +115,11 @@ def table_to_idf_json(table: np.ndarray, vocab: "Vocabulary") -> dict[str, float
     return {vocab.token(i): float(w) for i, w in enumerate(np.asarray(table, dtype=np.float32).tolist())}
 
 
-def find_ml_plugin_zip(downloads: str | Path | None = None) -> Path:
-    """The ML Commons plugin zip that `lsr opensearch start` downloaded (Maven Central)."""
-    from lsr.node.install import NodeConfig
-
-    folder = Path(downloads) if downloads is not None else NodeConfig.from_env().downloads
-    found = sorted(folder.glob("opensearch-ml-plugin-*.zip"))
-    if not found:
-        raise FileNotFoundError(f"No ML Commons plugin zip in {folder}: the stock bert-uncased IDF table ships "
-                                "inside it; run `lsr opensearch start` once (it downloads the plugin), or pass "
-                                "the zip's path.")
-    return found[-1]
-
-
-def stock_idf(vocab: "Vocabulary", plugin_zip: str | Path | None = None) -> np.ndarray:
+def stock_idf(vocab: "Vocabulary", plugin_zip: str | Path) -> np.ndarray:
     """The IDF table OpenSearch ships for its ``bert-uncased`` analyzer (variant (a): no training),
-    read from the local ML Commons plugin zip (its algorithms jar holds ``analysis/bert-uncased.zip``)."""
-    path = Path(plugin_zip) if plugin_zip is not None else find_ml_plugin_zip()
+    read from the ML Commons plugin zip (its algorithms jar holds ``analysis/bert-uncased.zip``); the one
+    `lsr opensearch start` downloaded is `lsr.node.install.find_ml_plugin_zip()`."""
+    path = Path(plugin_zip)
     with zipfile.ZipFile(path) as plugin:
         jars = [n for n in plugin.namelist() if Path(n).name.startswith(ML_ALGORITHMS_JAR) and n.endswith(".jar")]
         if not jars:
@@ -161,52 +149,3 @@ def load_table(directory: str | Path, vocab_size: int) -> np.ndarray:
     if table.shape != (vocab_size,) or not np.all(np.isfinite(table)) or np.any(table < 0):
         raise ValueError(f"{path} must hold {vocab_size} finite non-negative weights; got shape {table.shape}.")
     return table.astype(np.float32)
-
-
-class InferenceFreeEncoder(D2SEncoder):
-    """Queries by table lookup (no neural network), documents by a D2S model over a frozen dense encoder.
-
-    The table is clipped into [`WEIGHT_FLOOR`, `WEIGHT_CEILING`], the weights OpenSearch accepts.
-
-    `encode_query(texts)` needs neither the dense encoder nor torch work: tokenize, look up, done. The
-    dense encoder is built only for documents (and for the dense half of re-ranking / hybrid search).
-    """
-
-    def __init__(self, model: "D2SModel", table: np.ndarray, dense: "TextEncoder | None" = None,
-                 vocab: "Vocabulary | None" = None, min_weight: float | None = None, device: str | None = None):
-        super().__init__(model, dense, vocab, min_weight=min_weight, device=device)
-        table = np.asarray(table, dtype=np.float32)
-        if table.shape != (model.config.vocab_size,) or np.any(table < 0) or not np.all(np.isfinite(table)):
-            raise ValueError(f"The query table must hold {model.config.vocab_size} finite non-negative weights, "
-                             f"got shape {table.shape}.")
-        self.table = clip_table(table)
-        self.name = self.name.replace("+d2s", "+d2s-inference-free")
-        self._tokens: QueryTokens | None = None
-
-    @property
-    def query_tokens(self) -> QueryTokens:
-        if self._tokens is None:
-            self._tokens = QueryTokens(self.vocab)
-        return self._tokens
-
-    def encode_query(self, texts: Sequence[str], expand: bool = True, batch_size: int = 128,
-                     show_progress: bool = False) -> SparseBatch:
-        """Each query's distinct tokens weighted by the table (`expand` has no effect: never expanded)."""
-        return query_vectors(self.table, self.query_tokens(_texts(texts)))
-
-    def save_pretrained(self, directory: str | Path) -> None:
-        """The D2S model, its config marked inference-free, and the query table."""
-        self.model.config.query_encoder = "inference-free"
-        self.model.save_pretrained(directory)
-        save_table(self.table, directory)
-
-    def tokenize_model_files(self) -> dict[str, str]:
-        """The two files of an ML Commons SPARSE_TOKENIZE model: ``tokenizer.json`` and ``idf.json``."""
-        return {"tokenizer.json": self.query_tokens.tokenizer_json(),
-                "idf.json": json.dumps(table_to_idf_json(self.table, self.vocab))}
-
-    def provenance(self) -> dict[str, Any]:
-        record = model_record(self.name, self.model, self.vocab, "d2s", dense_encoder=self.model.config.dense_encoder,
-                              min_weight=self.min_weight)
-        record["query_encoder"] = "inference-free"
-        return record

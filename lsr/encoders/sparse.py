@@ -8,17 +8,21 @@ project makes sparse vectors:
 - `LabelTokenEncoder`: the EfficientNet label-token encoder (images -> ImageNet class-name tokens,
   text -> its own content tokens); no D2S model.
 
-A query-side encoder that needs no model at all (inference-free queries) fits the same interface.
+- `InferenceFreeEncoder`: queries by a learned token-weight table (no model at query time; the table
+  and its tokenizer are `lsr.encoders.inference_free`), documents by a D2S model as `D2SEncoder`.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from lsr.encoders.base import ImageInput, check_texts
+from lsr.encoders.inference_free import (QueryTokens, clip_table, load_table, query_vectors, save_table,
+                                         table_to_idf_json)
 from lsr.provenance import model_record
 from lsr.sparse import SparseBatch, SparseVector
 
@@ -132,8 +136,6 @@ class D2SEncoder(_VocabularyOutput):
 
         model = D2SModel.from_pretrained(model_dir)
         if model.config.query_encoder == "inference-free":
-            from lsr.encoders.inference_free import InferenceFreeEncoder, load_table
-
             return InferenceFreeEncoder(model, load_table(model_dir, model.config.vocab_size), dense, vocab,
                                         min_weight, device)
         if cls is not D2SEncoder:
@@ -150,8 +152,18 @@ class D2SEncoder(_VocabularyOutput):
         """Query vectors; `expand=False` keeps only each query's own WordPiece tokens."""
         texts = _texts(texts)
         dense = self.dense.encode_texts(texts, batch_size=batch_size, show_progress=show_progress)
-        tokens = None if expand else self.vocab.token_ids(texts)
-        return self.encode_dense(dense, tokens)
+        return self._queries_from_dense(texts, dense, expand)
+
+    def encode_query_with_dense(self, texts: Sequence[str], expand: bool = True,
+                                batch_size: int = 128) -> tuple[SparseBatch, np.ndarray]:
+        """Sparse query vectors and the dense ones (as `encode_query_dense`) from ONE pass of the frozen
+        dense model: what dense re-ranking and hybrid search need."""
+        texts = _texts(texts)
+        dense = self.dense.encode_texts(texts, batch_size=batch_size)
+        return self._queries_from_dense(texts, dense, expand), self.dense_vectors(dense)
+
+    def _queries_from_dense(self, texts: list[str], dense: np.ndarray, expand: bool) -> SparseBatch:
+        return self.encode_dense(dense, None if expand else self.vocab.token_ids(texts))
 
     def encode_document(self, items: Sequence[str | ImageInput], batch_size: int = 32,
                         show_progress: bool = False) -> SparseBatch:
@@ -227,3 +239,55 @@ def _texts(texts: Sequence[str] | str) -> list[str]:
     if isinstance(texts, str):
         raise ValueError("encode_query takes a list of texts; wrap a single query: [text].")
     return check_texts(texts)
+
+
+class InferenceFreeEncoder(D2SEncoder):
+    """Queries by table lookup (no neural network), documents by a D2S model over a frozen dense encoder.
+
+    The table is clipped into [`WEIGHT_FLOOR`, `WEIGHT_CEILING`], the weights OpenSearch accepts.
+
+    `encode_query(texts)` needs neither the dense encoder nor torch work: tokenize, look up, done. The
+    dense encoder is built only for documents (and for the dense half of re-ranking / hybrid search).
+    """
+
+    def __init__(self, model: "D2SModel", table: np.ndarray, dense: "TextEncoder | None" = None,
+                 vocab: "Vocabulary | None" = None, min_weight: float | None = None, device: str | None = None):
+        super().__init__(model, dense, vocab, min_weight=min_weight, device=device)
+        table = np.asarray(table, dtype=np.float32)
+        if table.shape != (model.config.vocab_size,) or np.any(table < 0) or not np.all(np.isfinite(table)):
+            raise ValueError(f"The query table must hold {model.config.vocab_size} finite non-negative weights, "
+                             f"got shape {table.shape}.")
+        self.table = clip_table(table)
+        self.name = self.name.replace("+d2s", "+d2s-inference-free")
+        self._tokens: QueryTokens | None = None
+
+    @property
+    def query_tokens(self) -> QueryTokens:
+        if self._tokens is None:
+            self._tokens = QueryTokens(self.vocab)
+        return self._tokens
+
+    def encode_query(self, texts: Sequence[str], expand: bool = True, batch_size: int = 128,
+                     show_progress: bool = False) -> SparseBatch:
+        """Each query's distinct tokens weighted by the table (`expand` has no effect: never expanded)."""
+        return query_vectors(self.table, self.query_tokens(_texts(texts)))
+
+    def _queries_from_dense(self, texts: list[str], dense: np.ndarray, expand: bool) -> SparseBatch:
+        return self.encode_query(texts)  # the table's weights; the dense vectors serve the dense half only
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """The D2S model, its config marked inference-free, and the query table."""
+        self.model.config.query_encoder = "inference-free"
+        self.model.save_pretrained(directory)
+        save_table(self.table, directory)
+
+    def tokenize_model_files(self) -> dict[str, str]:
+        """The two files of an ML Commons SPARSE_TOKENIZE model: ``tokenizer.json`` and ``idf.json``."""
+        return {"tokenizer.json": self.query_tokens.tokenizer_json(),
+                "idf.json": json.dumps(table_to_idf_json(self.table, self.vocab))}
+
+    def provenance(self) -> dict[str, Any]:
+        record = model_record(self.name, self.model, self.vocab, "d2s", dense_encoder=self.model.config.dense_encoder,
+                              min_weight=self.min_weight)
+        record["query_encoder"] = "inference-free"
+        return record

@@ -113,6 +113,19 @@ class NodeConfig:
 # --------------------------------------------------------------------------- Java
 
 
+def find_ml_plugin_zip(downloads: str | Path | None = None) -> Path:
+    """The ML Commons plugin zip that `lsr opensearch start` downloaded (Maven Central) into `downloads`
+    (default: `NodeConfig.from_env().downloads`); it holds the stock bert-uncased IDF table
+    (`lsr.encoders.inference_free.stock_idf`)."""
+    folder = Path(downloads) if downloads is not None else NodeConfig.from_env().downloads
+    found = sorted(folder.glob("opensearch-ml-plugin-*.zip"))
+    if not found:
+        raise FileNotFoundError(f"No ML Commons plugin zip in {folder}: the stock bert-uncased IDF table ships "
+                                "inside it; run `lsr opensearch start` once (it downloads the plugin), or pass "
+                                "the zip's path.")
+    return found[-1]
+
+
 def java_version(java_home: Path) -> tuple[int, ...] | None:
     """The JAVA_VERSION of a JDK's `release` file as a tuple (17, 0, 15); None when unreadable."""
     try:
