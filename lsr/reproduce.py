@@ -15,6 +15,7 @@ import json
 import re
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -96,11 +97,20 @@ def check_row(row: dict[str, Any], fresh: bool = False, root: Path | None = None
     return compare(row, root / where)
 
 
+def command_argv(command: str) -> list[str]:
+    """A row's command as argv: ``python`` (``python -m experiments.modes ...``, ``python benchmarks/...``) is
+    this interpreter, so a row runs in the environment `lsr` runs in."""
+    argv = shlex.split(command)
+    if argv and argv[0] == "python":
+        argv[0] = sys.executable
+    return argv
+
+
 def run_row(row: dict[str, Any], root: Path | None = None) -> int:
-    """Run a row's command in the project root; its exit status."""
+    """Run a row's command in the project root (where ``experiments`` and ``benchmarks`` are); its exit status."""
     if not row.get("command"):
         return 0
-    return subprocess.run(shlex.split(row["command"]), cwd=root or project_root(), check=False).returncode
+    return subprocess.run(command_argv(row["command"]), cwd=root or project_root(), check=False).returncode
 
 
 def reproduce(only: Sequence[str] = (), check_only: bool = True, path: str | Path | None = None) -> list[Outcome]:

@@ -72,8 +72,10 @@ def test_train_on_d2s_parquet_layout_with_one_command(data, tmp_path, capsys):
 
 @needs_minilm
 def test_sweep_plots_r1_against_flops(data, tmp_path):
+    from experiments.sweep import main as sweep_main
+
     out = tmp_path / "sweep"
-    assert main(["sweep", "--lambdas", "1e-3", "1", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val",
+    assert sweep_main(["--lambdas", "1e-3", "1", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val",
                  "--epochs", "4", "--batch-size", "16", "--sparsity-warmup", "0", "--lr", "1e-3",
                  "--out", str(out)]) == 0
     summary = json.loads((out / "sweep.json").read_text())
@@ -86,8 +88,10 @@ def test_sweep_plots_r1_against_flops(data, tmp_path):
 
 @needs_minilm
 def test_sweep_over_a_grid_of_training_settings_with_a_flops_budget(data, tmp_path, capsys):
+    from experiments.sweep import main as sweep_main
+
     out = tmp_path / "grid"
-    assert main(["sweep", "--grid", "objective=d2s,joint", "expansion-decay=0,0.95", "--max-flops", "50",
+    assert sweep_main(["--grid", "objective=d2s,joint", "expansion-decay=0,0.95", "--max-flops", "50",
                  "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val", "--epochs", "2", "--batch-size", "16",
                  "--lr", "1e-3", "--out", str(out)]) == 0
     summary = json.loads((out / "sweep.json").read_text())
@@ -102,7 +106,7 @@ def test_sweep_over_a_grid_of_training_settings_with_a_flops_budget(data, tmp_pa
 
 
 def test_sweep_grid_entries_are_checked():
-    from lsr.sweep import parse_grid
+    from experiments.sweep import parse_grid
 
     assert parse_grid(["joint_w_sparse=0.5,2", "epochs=3"]) == {"joint_w_sparse": [0.5, 2.0], "epochs": [3]}
     with pytest.raises(ValueError, match="not a training setting"):
@@ -161,7 +165,7 @@ def test_train_with_a_narrower_hidden_layer(data, tmp_path, capsys, caplog):
 def test_inference_free_training_from_the_cli_uses_the_python_defaults(monkeypatch, tmp_path, flags, expected):
     """`lsr train --query-encoder inference-free` and `InferenceFreeConfig()` train with the same sparsity weights
     unless a flag sets them (the CLI once used 1e-2 on queries where the dataclass said 1e-3)."""
-    import lsr.experiment
+    import lsr.app.training
     from lsr.d2s.inference_free import InferenceFreeConfig
 
     seen = {}
@@ -170,7 +174,7 @@ def test_inference_free_training_from_the_cli_uses_the_python_defaults(monkeypat
         seen["cfg"] = if_cfg
         return {"best_epoch": 1, "documents": None, "documents_trained": False, "results": {}}
 
-    monkeypatch.setattr(lsr.experiment, "run_inference_free", fake_run)
+    monkeypatch.setattr(lsr.app.training, "run_inference_free", fake_run)
     assert main(["train", "--query-encoder", "inference-free", "--out", str(tmp_path / "if"), *flags]) == 0
     defaults = (InferenceFreeConfig().lambda_q, InferenceFreeConfig().lambda_d)  # None below: the dataclass's
     want = tuple(default if value is None else value for value, default in zip(expected, defaults))

@@ -55,7 +55,7 @@ def test_narrower_tied_init_is_the_embeddings_principal_subspace(tiny_bert_dirs)
 
 
 def test_hidden_dim_outside_the_embedding_width_or_on_an_mlm_head_is_refused(tiny_bert_dirs):
-    from lsr.experiment import build_model
+    from lsr.app.training import build_model
 
     mlm_dir, encoder_dir, _ = tiny_bert_dirs
     with pytest.raises(ValueError, match="hidden_dim must be in 1..16"):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from lsr.eval.published import (
+from experiments.published import (
     DATASETS,
     DIRECTIONS,
     METRICS,

@@ -127,7 +127,7 @@ def test_nested_sets_in_opensearch_match_the_embedded_index(opensearch_url, voca
 
 
 def test_the_experiments_vectorised_set_scores_equal_the_reference_functions():
-    from lsr.eval.sets_experiment import dense_set_scores
+    from experiments.sets import dense_set_scores
 
     rng = np.random.default_rng(5)
     query, docs = unit_rows(rng, 2, 8), np.stack([unit_rows(rng, 3, 8) for _ in range(6)])

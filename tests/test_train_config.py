@@ -9,7 +9,7 @@ import pytest
 from lsr.cli.main import build_parser
 from lsr.cli.train import train_config
 from lsr.d2s.train import OBJECTIVE_DEFAULTS, TrainConfig
-from lsr.sweep import parse_grid
+from experiments.sweep import parse_grid
 
 
 def test_each_objective_fills_in_its_own_defaults_and_keeps_explicit_settings():

@@ -64,7 +64,7 @@ def cmd_eval(args) -> int:
     from lsr.d2s.model import D2SModel
     from lsr.data.sources import load_split_spec
     from lsr.eval.report import format_table, gap_to_reference, write_json
-    from lsr.experiment import evaluate_all
+    from lsr.app.training import evaluate_all
     from lsr.vocab import Vocabulary
 
     vocab = Vocabulary()

@@ -1,11 +1,10 @@
-"""Command line for the scoring modes: `lsr modes rerank|hybrid|sets` (one results table each), and the
-`--rerank` / `--hybrid` options that `lsr search` shares."""
+"""Command line for the scoring modes: the `--rerank` / `--hybrid` / `--set-mode` options of `lsr search`, and
+set indexes (`lsr index --sets N`). The tables that measure each mode are lab drivers:
+`python -m experiments.modes rerank|hybrid|sets|inference-free` in the checkout."""
 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 
 def add_search_mode_args(p: argparse.ArgumentParser) -> None:
@@ -77,60 +76,3 @@ def mode_options(args: argparse.Namespace) -> dict:
     if args.hybrid is not None:
         return {"hybrid": args.hybrid, "depth": args.depth}
     return {}
-
-
-def cmd_modes(args) -> int:
-    from lsr.eval import modes
-
-    if args.table == "rerank":
-        report = modes.rerank_table(args.model, args.split, args.candidates, args.latency_queries,
-                                    late=not args.no_late, opensearch_url=args.opensearch)
-    elif args.table == "hybrid":
-        report = modes.hybrid_table(args.model, args.dev, args.split, args.depth, args.latency_queries,
-                                    opensearch_url=args.opensearch)
-    elif args.table == "inference-free":
-        from lsr.eval.inference_free import format_report, inference_free_table
-
-        report = inference_free_table(args.model, args.table_only, args.joint, args.splits or SPLITS_IF,
-                                      args.latency_queries, opensearch_url=args.opensearch)
-        _write(args.out, report)
-        print(format_report(report))
-        return 0
-    else:
-        from lsr.eval.sets_experiment import run_sets_experiment
-
-        report = run_sets_experiment(args.model, args.split, args.latency_queries)
-    _write(args.out, report)
-    print(modes.format_table(report))
-    return 0
-
-
-SPLITS_IF = ("proxy:f30k/test", "proxy:coco/test")
-
-
-def _write(path: str | None, report: dict) -> None:
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(report, indent=1))
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("modes", help="measure a scoring mode on the caption proxy (one results table)")
-    p.add_argument("table", choices=("rerank", "hybrid", "sets", "inference-free"))
-    p.add_argument("--model", required=True, help="D2S model directory (inference-free: the default model)")
-    p.add_argument("--table-only", default=None, metavar="DIR",
-                   help="inference-free: a table trained against --model's frozen documents (variant b)")
-    p.add_argument("--joint", default=None, metavar="DIR",
-                   help="inference-free: a table trained with its documents (variant c)")
-    p.add_argument("--splits", nargs="+", default=None, metavar="SOURCE/SPLIT",
-                   help="inference-free: reported splits (default: Flickr30k and COCO test)")
-    p.add_argument("--split", default="proxy:f30k/test", metavar="SOURCE/SPLIT", help="reported split")
-    p.add_argument("--dev", default="proxy:f30k/dev", metavar="SOURCE/SPLIT", help="hybrid: split to choose on")
-    p.add_argument("--candidates", type=int, nargs="+", default=[20, 50, 100, 200, 1000])
-    p.add_argument("--depth", type=int, default=100)
-    p.add_argument("--latency-queries", type=int, default=200)
-    p.add_argument("--no-late", action="store_true", help="rerank: skip late interaction")
-    p.add_argument("--opensearch", default=None, metavar="URL",
-                   help="rerank / hybrid: also run the modes inside this OpenSearch node (rows marked OpenSearch)")
-    p.add_argument("--out", default=None, help="write the report as JSON")
-    p.set_defaults(func=cmd_modes)

@@ -84,7 +84,7 @@ def add_data_args(p: argparse.ArgumentParser, default_eval: tuple[str, ...]) -> 
 
 
 def cmd_train(args) -> int:
-    from lsr.experiment import ExperimentConfig, report_text, run_experiment
+    from lsr.app.training import ExperimentConfig, report_text, run_experiment
 
     cfg = ExperimentConfig(data=args.data, out_dir=args.out, train_images=args.train_images,
                            eval_sets=tuple(args.eval), dev_set=args.dev, init=args.init, init_dir=args.init_dir,
@@ -97,14 +97,13 @@ def cmd_train(args) -> int:
         raise ValueError("--documents / --freeze-documents go with --query-encoder inference-free.")
     report = run_experiment(cfg)
     print(report_text(report))
-    print_published(report)
     print(f"\nmodel: {Path(args.out) / 'model'}   report: {Path(args.out) / 'report.json'}")
     return 0
 
 
 def train_inference_free(args, cfg) -> int:
     from lsr.d2s.inference_free import InferenceFreeConfig
-    from lsr.experiment import run_inference_free
+    from lsr.app.training import run_inference_free
 
     lambda_q = InferenceFreeConfig.lambda_q if args.lambda_q is None else args.lambda_q
     lambda_d = InferenceFreeConfig.lambda_d if args.lambda_d is None else args.lambda_d
@@ -123,16 +122,3 @@ def train_inference_free(args, cfg) -> int:
               f"q nnz {row['query_nnz']:.1f}  d nnz {row['doc_nnz']:.1f}  FLOPs {row['flops']:.2f}")
     print(f"\nmodel: {Path(args.out) / 'model'}   report: {Path(args.out) / 'report.json'}")
     return 0
-
-
-def print_published(report: dict) -> None:
-    """Published figures beside ours, for caption-proxy runs on Flickr30k / COCO test."""
-    from lsr.eval.published import compare_table
-
-    for name, rows in report["results"].items():
-        if report["label"] != "caption proxy" or "test" not in name:
-            continue
-        dataset = "coco5k" if "coco" in name else "f30k1k"
-        ours = {f"{label} ({report['label']})": {d: rows[label][d] for d in ("t2i", "i2t")}
-                for label in ("dense cosine (teacher)", "D2S sparse, expanded queries")}
-        print("\n" + compare_table(ours, dataset))

@@ -1,4 +1,6 @@
-"""The scoring modes measured on the caption proxy, one table per command (`lsr modes rerank|hybrid`).
+"""The scoring modes measured on the caption proxy, one table per command:
+
+    python -m experiments.modes rerank|hybrid|sets|inference-free --model DIR [--url URL] [--out FILE]
 
 Text->image on a Flickr30k split: the caption-0 documents go into an embedded index with their D2S
 vectors and their frozen MiniLM vectors (dense=); every other caption is a query. Recall comes from
@@ -8,12 +10,17 @@ the backend call itself (`search_reranked`, `search_hybrid`, one query at a time
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
+import sys
 import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from experiments import run_main
 from lsr.backends.embedded import EmbeddedIndex
 from lsr.backends.fusion import NORMALIZATIONS, Fusion, fuse, knn_score
 from lsr.eval.metrics import KS
@@ -211,3 +218,69 @@ def format_table(report: dict) -> str:
     sizes = {k: v for k, v in report.items() if k.endswith("_bytes")}
     lines.append("bytes: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
     return "\n".join(lines)
+
+
+SPLITS_IF = ("proxy:f30k/test", "proxy:coco/test")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m experiments.modes",
+                                description="Measure a scoring mode on the caption proxy (one results table).")
+    p.add_argument("table", choices=("rerank", "hybrid", "sets", "inference-free"))
+    p.add_argument("--model", required=True, help="D2S model directory (inference-free: the default model)")
+    p.add_argument("--table-only", default=None, metavar="DIR",
+                   help="inference-free: a table trained against --model's frozen documents (variant b)")
+    p.add_argument("--joint", default=None, metavar="DIR",
+                   help="inference-free: a table trained with its documents (variant c)")
+    p.add_argument("--splits", nargs="+", default=None, metavar="SOURCE/SPLIT",
+                   help="inference-free: reported splits (default: Flickr30k and COCO test)")
+    p.add_argument("--split", default="proxy:f30k/test", metavar="SOURCE/SPLIT", help="reported split")
+    p.add_argument("--dev", default="proxy:f30k/dev", metavar="SOURCE/SPLIT", help="hybrid: split to choose on")
+    p.add_argument("--candidates", type=int, nargs="+", default=list(CANDIDATES))
+    p.add_argument("--depth", type=int, default=100)
+    p.add_argument("--latency-queries", type=int, default=200)
+    p.add_argument("--no-late", action="store_true", help="rerank: skip late interaction")
+    p.add_argument("--url", "--opensearch", dest="url", default=None, metavar="URL",
+                   help="rerank / hybrid / inference-free: also run the modes inside this OpenSearch node")
+    p.add_argument("--out", default=None, help="write the report as JSON")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_main(lambda: _run(args), args.verbose)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.table == "rerank":
+        report = rerank_table(args.model, args.split, args.candidates, args.latency_queries,
+                              late=not args.no_late, opensearch_url=args.url)
+    elif args.table == "hybrid":
+        report = hybrid_table(args.model, args.dev, args.split, args.depth, args.latency_queries,
+                              opensearch_url=args.url)
+    elif args.table == "inference-free":
+        from experiments.inference_free import format_report, inference_free_table
+
+        report = inference_free_table(args.model, args.table_only, args.joint, args.splits or SPLITS_IF,
+                                      args.latency_queries, opensearch_url=args.url)
+        _write(args.out, report)
+        print(format_report(report))
+        return 0
+    else:
+        from experiments.sets import run_sets_experiment
+
+        report = run_sets_experiment(args.model, args.split, args.latency_queries)
+    _write(args.out, report)
+    print(format_table(report))
+    return 0
+
+
+def _write(path: str | None, report: dict) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

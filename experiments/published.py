@@ -3,10 +3,15 @@
 The figures live in `published.yaml` next to this module, each with its source and a `verified`
 flag. `compare_table` lays our numbers beside them in the spirit of pyserini's "2CR" pages. Our
 numbers come from a caption proxy, so the table is context, never a claim of reproduction.
+
+    python -m experiments.published runs/demo/report.json   # a report of `lsr demo` / `lsr train`
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -159,3 +164,36 @@ def compare_table(
             flag = "yes" if e.verified else "no"
             lines.append(f"- {e.model} ({scope}): {e.note} Source: {e.source} (verified: {flag}).")
     return "\n".join(lines) + "\n"
+
+
+def report_tables(report: Mapping[str, Any]) -> list[str]:
+    """The comparison table of each Flickr30k / COCO test split of a caption-proxy training report
+    (`lsr.app.training.run_experiment`'s `report.json`): the dense teacher and expanded D2S rows beside the
+    published figures; none for other data."""
+    tables = []
+    for name, rows in report["results"].items():
+        if report["label"] != "caption proxy" or "test" not in name:
+            continue
+        dataset = "coco5k" if "coco" in name else "f30k1k"
+        ours = {f"{label} ({report['label']})": {d: rows[label][d] for d in ("t2i", "i2t")}
+                for label in ("dense cosine (teacher)", "D2S sparse, expanded queries")}
+        tables.append(compare_table(ours, dataset))
+    return tables
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments.published",
+                                description="Published figures beside the numbers of a training report.")
+    p.add_argument("reports", nargs="+", metavar="REPORT", help="report.json of `lsr demo` or `lsr train`")
+    args = p.parse_args(argv)
+    for path in args.reports:
+        tables = report_tables(json.loads(Path(path).read_text(encoding="utf-8")))
+        if not tables:
+            print(f"{path}: no caption-proxy Flickr30k / COCO test split to compare", file=sys.stderr)
+        for table in tables:
+            print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,8 @@
-"""The main job: train D2S on dense pairs, evaluate every scorer side by side, index, and query.
+"""Training from a config: train D2S on dense pairs (or an inference-free query table), evaluate every scorer
+side by side on the evaluation splits, and write the model, TREC runs and `report.json`.
 
-Used by `lsr demo` (a documented subset, minutes on 2 cores) and `lsr train`/`lsr eval` (full runs).
+Used by `lsr demo` (a small subset), `lsr train` and `lsr eval` (`evaluate_all`); the lab's sweeps
+(`experiments/sweep.py`) build their models with `build_model`.
 """
 
 from __future__ import annotations
@@ -70,8 +72,8 @@ def _warn_unscaled_lr(cfg: ExperimentConfig, model: D2SModel, lr: float, default
     width, full = model.config.hidden_dim, D2SConfig.hidden_dim
     if cfg.hidden_dim is not None and lr == default_lr and width < full:
         log.warning("hidden_dim %d with the projector learning rate set for width %d (--lr %g): Adam then moves "
-                    "logits about %d / %d as fast and the vectors stay dense; the README's hidden-128 run used "
-                    "--lr scaled by %d / width", width, full, lr, width, full, full)
+                    "logits about %d / %d as fast and the vectors stay dense; scale --lr by %d / width",
+                    width, full, lr, width, full, full)
 
 
 def evaluate_all(model: D2SModel, split: PairedSplit, out_dir: Path | None = None,

@@ -1,4 +1,4 @@
-"""The set-of-embeddings experiment on the caption proxy (`lsr modes sets`).
+"""The set-of-embeddings experiment on the caption proxy (`python -m experiments.modes sets`).
 
 Each Flickr30k test image becomes a set of two members, its captions 0 and 1 (MiniLM vectors and their
 D2S sparse vectors); captions 2-4 are the text->image queries (one relevant image each). Compared:
@@ -13,7 +13,7 @@ import numpy as np
 
 from lsr.backends.embedded import EmbeddedIndex
 from lsr.backends.embedded_sets import EmbeddedSetIndex
-from lsr.eval.modes import p50_ms, recall
+from experiments.modes import p50_ms, recall
 
 ALPHA = 16.0
 

@@ -1,4 +1,4 @@
-"""The inference-free query table (`lsr modes inference-free`): quality and end-to-end latency, caption proxy.
+"""The inference-free query table (`python -m experiments.modes inference-free`): quality and end-to-end latency, caption proxy.
 
 Quality, text->image on each split (captions query, caption-0 documents): the frozen dense model, the
 default D2S model's expanded and no-expansion queries, and table-weighted queries over D2S documents:
@@ -42,10 +42,12 @@ def start_tables(vocab) -> list[tuple[str, np.ndarray]]:
     """The untrained tables, computed once for every split: OpenSearch's stock IDF and our training IDF."""
     from lsr.data.sources import load_pairs
     from lsr.encoders.inference_free import idf_from_token_ids, stock_idf
-    from lsr.experiment import split_query_tokens
+    from lsr.app.training import split_query_tokens
+    from lsr.node.install import find_ml_plugin_zip
 
     train_tokens = split_query_tokens(load_pairs("proxy:f30k", "train", vocab=vocab), vocab)
-    return [("(a) stock bert-uncased IDF (OpenSearch's analyzer table), default documents", stock_idf(vocab)),
+    return [("(a) stock bert-uncased IDF (OpenSearch's analyzer table), default documents",
+             stock_idf(vocab, find_ml_plugin_zip())),
             ("IDF over the training captions (the initial table), default documents",
              idf_from_token_ids(train_tokens, len(vocab)))]
 
@@ -54,7 +56,7 @@ def quality_rows(split, vocab, default, tables, table_only=None, joint=None) -> 
     """Text->image rows of one split (module docstring); `default` etc. are encoders, `tables` the
     untrained (name, table) pairs of `start_tables`."""
     from lsr.encoders.inference_free import query_vectors
-    from lsr.experiment import split_query_tokens
+    from lsr.app.training import split_query_tokens
 
     qd = split.query_doc
     docs = default.encode_dense(split.doc_emb)
@@ -120,7 +122,7 @@ def opensearch_latency_rows(split, vocab, d2s, free, n: int, url: str, row_of: d
     from lsr.backends.opensearch import OpenSearchIndex
     from lsr.backends.opensearch.text_query import search_text
     from lsr.backends.opensearch.tokenize_model import register_tokenize_model
-    from lsr.eval.modes import recall
+    from experiments.modes import recall
     from lsr.search import SparseSearcher
 
     texts = split.query_texts
