@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from lsr.d2s.config import InferenceFreeConfig  # noqa: F401 (re-exported: the settings live there)
 from lsr.d2s.losses import distillation_loss, l1_penalty
 from lsr.d2s.model import D2SModel, pad_token_ids
 from lsr.d2s.schedules import sparsity_weight
@@ -36,23 +37,6 @@ from lsr.eval.metrics import t2i_metrics
 from lsr.sparse import flops
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class InferenceFreeConfig:
-    epochs: int = 5
-    batch_size: int = 512
-    temperature: float = 0.01
-    # L1 on the query weights and (when they train) on the documents; 1e-2 is what every README run used
-    lambda_q: float = 1e-2
-    lambda_d: float = 1e-2
-    sparsity_warmup: float = 0.2
-    lr_table: float = 1e-2
-    lr: float = 5e-5  # vocabulary projector and LayerNorm (train_documents)
-    lr_proj: float = 1e-3  # input Linear (train_documents)
-    train_documents: bool = False
-    seed: int = 42
-    device: str | None = None
 
 
 @dataclass

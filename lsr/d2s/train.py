@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lsr.d2s.averaging import WeightAverage
+from lsr.d2s.config import OBJECTIVE_DEFAULTS, TrainConfig  # noqa: F401 (re-exported: the settings live there)
 from lsr.d2s.joint import JointObjective
 from lsr.d2s.losses import PENALTIES, distillation_loss
 from lsr.d2s.model import D2SModel, pad_token_ids
@@ -30,74 +31,6 @@ from lsr.devices import adamw, resolve_device
 from lsr.eval.evaluate import evaluate_dense_head, evaluate_sparse
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainConfig:
-    # 16 epochs (p decays over 15.2) beat 10 with the joint objective at FLOPs <= 5 on Flickr30k test (t2i / i2t
-    # R@1 56.4 / 72.2 against 55.4 / 72.0 and 54.7 / 70.5) and on COCO (README, "Beyond the teacher"); the D2S
-    # runs of "Measured results" used 10
-    epochs: int = 16
-    batch_size: int = 512
-    temperature: float = 0.01
-    # the sparsity penalty ("l1" or "flops"), its weights and weight averaging: None takes the objective's
-    # default (OBJECTIVE_DEFAULTS, filled in by `resolved()`)
-    sparsity: str | None = None
-    lambda_q: float | None = None
-    lambda_d: float | None = None
-    sparsity_warmup: float = 0.2  # fraction of all steps for the quadratic warm-up of lambda
-    lr: float = 5e-5  # vocabulary projector and LayerNorm
-    lr_proj: float = 1e-3  # input Linear
-    # constant (no warm-up) beat linear warm-up + decay on the full caption proxy: lower FLOPs (7.97 vs 9.13)
-    # at equal or better R@K (README, "Measured results")
-    lr_schedule: str = "constant"  # "constant", or "linear" (warm-up then decay to 0)
-    lr_warmup: float = 0.0  # fraction of all steps
-    expansion_decay: float = 0.95
-    weight_decay: float = 0.0
-    seed: int = 42
-    device: str | None = None
-    select_on: str = "mean_r1"  # validation metric for the best checkpoint: "mean_r1", "t2i_r1" or "last"
-    # with a FLOPs budget, each epoch is scored on dev as static pruning would serve it (the smallest threshold
-    # within the budget); an epoch no threshold brings within the budget is never picked
-    select_max_flops: float | None = None
-    # "joint": joint sparse + dense training (`lsr.d2s.joint`), the default since it beat D2S distillation on
-    # Flickr30k test at FLOPs <= 5 (t2i R@1 55.4 vs 52.7, i2t 72.0 vs 68.7; COCO 0.3 lower; README, "Beyond the
-    # teacher"); "d2s": distil the frozen dense scores (Nguyen et al.)
-    objective: str = "joint"
-    joint_w_dense: float = 1.0
-    joint_w_sparse: float = 1.0
-    # 2 (the two self-distillation terms weigh twice) was the best L1 point on dev at FLOPs <= 5 after 16 epochs
-    # (R@1 55.5 / 72.2 against 55.7 / 70.5 with 1; Flickr30k test 56.7 / 72.6 against 56.4 / 72.2; README,
-    # "Beyond the teacher"); the difference is within run-to-run noise. The FLOPs-regulariser default ran with 2.
-    joint_self_distill: float = 2.0
-    joint_teacher: float = 0.0  # weight of the D2S distillation term inside the joint objective
-    joint_tau: float = 0.07
-    lr_head: float = 1e-4  # the joint dense head and its temperature
-    # > 0: validation, checkpoint choice and the saved model use an exponential moving average of the weights
-    # with this decay (`lsr.d2s.averaging`; 0.995 spans about one epoch of 226 steps); 0 uses the raw weights;
-    # None: the objective's default
-    weight_average: float | None = None
-    # batches of whole images: each holds all captions of batch_size / (captions per image) images, so every
-    # image is projected once per batch instead of once per caption (the image side of the step shrinks by
-    # the captions-per-image factor); False draws random (caption, image) pairs
-    group_by_image: bool = False
-
-    def resolved(self) -> "TrainConfig":
-        """A copy with every None setting set to its objective's default (OBJECTIVE_DEFAULTS)."""
-        if self.objective not in OBJECTIVE_DEFAULTS:
-            raise ValueError(f"Unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVE_DEFAULTS)}.")
-        defaults = OBJECTIVE_DEFAULTS[self.objective]
-        return replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
-
-
-# Settings whose default depends on the objective. joint: the FLOPs regulariser (lambda 6.5e-2, set for the
-# gradient mass of L1 at 1e-2 on trained vectors) with weight averaging 0.995 was the best point on dev at FLOPs
-# <= 5 after 16 epochs (R@1 56.0 / 73.4 against 55.5 / 72.2 for L1; Flickr30k test 57.1 / 72.2 against 56.7 /
-# 72.6; README, "Beyond the teacher"). d2s: L1 at 1e-2 without averaging, as in "Measured results".
-OBJECTIVE_DEFAULTS: dict[str, dict] = {
-    "joint": {"sparsity": "flops", "lambda_q": 6.5e-2, "lambda_d": 6.5e-2, "weight_average": 0.995},
-    "d2s": {"sparsity": "l1", "lambda_q": 1e-2, "lambda_d": 1e-2, "weight_average": 0.0},
-}
 
 
 @dataclass
