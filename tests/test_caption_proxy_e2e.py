@@ -10,7 +10,7 @@ from lsr.backends.embedded import EmbeddedIndex
 from lsr.d2s.train import TrainConfig, train
 from lsr.data.caption_proxy import data_root, load_split
 from lsr.eval.evaluate import evaluate_dense, evaluate_sparse
-from lsr.experiment import build_model
+from lsr.app.training import build_model
 
 
 def _has_data() -> bool:
@@ -172,7 +172,7 @@ def test_inference_free_table_learns_past_its_idf_start_and_searches_from_the_cl
     from lsr.d2s.inference_free import InferenceFreeConfig, evaluate_table, train_table
     from lsr.encoders.inference_free import idf_from_token_ids
     from lsr.encoders.sparse import InferenceFreeEncoder
-    from lsr.experiment import split_query_tokens
+    from lsr.app.training import split_query_tokens
 
     train_split, test = proxy
     model = copy.deepcopy(trained_model)
