@@ -217,8 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-dir", default=None, help="local model directory for the init (default: offline MiniLM)")
     p.add_argument("--hidden-dim", type=int, default=None,
                    help="the model's hidden width (default: the init's, 384 for MiniLM), tied to the word "
-                        "embeddings' principal subspace; 128 trains about 1.3x faster at 1-2 points of dev R@1 with "
-                        "--lr scaled by 384 / width (README, 'Beyond the teacher')")
+                        "embeddings' principal subspace; a narrower model trains faster, with --lr scaled by 384 / "
+                        "width")
     p.add_argument("--no-procrustes", action="store_true", help="skip the MiniLM->GloVe mapping baselines")
     p.add_argument("--no-baselines", action="store_true", help="skip the untrained-projection row")
     p.add_argument("--max-flops", type=float, default=5.0,

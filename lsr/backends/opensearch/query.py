@@ -1,6 +1,6 @@
 """Sparse query -> OpenSearch query body, within the engine's limits.
 
-Rules (documented in the README and applied in this order):
+Rules (applied in this order):
 1. an optional prune (``top_k``, ``max_ratio``, ``alpha_mass``, ``abs_value``; see `lsr.prune`);
 2. the clause limit: more than ``max_clauses`` (1,024) tokens keeps the heaviest ``max_clauses``
    (``top_k``), so long queries are pruned, never rejected;
