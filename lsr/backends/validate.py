@@ -27,6 +27,9 @@ import numpy as np
 from lsr.prune import cap_terms
 from lsr.sparse import SparseBatch, SparseVector
 
+# How a set index combines its members' scores (and a query set's phrasings): OpenSearch's nested score modes.
+SCORE_MODES = ("max", "sum", "avg")
+
 MAX_ID_BYTES = 512  # OpenSearch's limit on _id
 MIN_WEIGHT = float(np.finfo(np.float32).tiny)  # smallest normal float32; rank_features rejects less
 MAX_QUERY_TERMS = 1024  # OpenSearch's default indices.query.bool.max_clause_count
