@@ -1,10 +1,8 @@
-"""Mappings and pipelines are files: found in the checkout, or where a wheel installs them."""
+"""Mappings and pipelines are package data (`lsr.definitions`), read from the top-level folders."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 
 import pytest
 
@@ -27,16 +25,26 @@ def test_definitions_load_from_the_checkout():
         opensearch.two_phase_pipeline({"k": 5})
 
 
-def test_definitions_load_from_wheel_data_files(tmp_path, monkeypatch):
-    checkout = opensearch.project_root()
-    prefix = tmp_path / "venv"
-    shutil.copytree(checkout / "mappings", prefix / "share" / "mm-lsr-opensearch" / "mappings")
-    monkeypatch.setattr(opensearch, "project_root", lambda: tmp_path / "no-checkout")
-    monkeypatch.setattr(sys, "prefix", str(prefix))
-    expected = json.loads((checkout / "mappings" / "sparse_seismic.json").read_text())
-    assert opensearch.load_definition("mappings", "sparse_seismic.json") == expected
-    with pytest.raises(FileNotFoundError, match="pipelines/two_phase.json not found"):
-        opensearch.load_definition("pipelines", "two_phase.json")
+def test_definitions_are_package_data_from_the_top_level_folders():
+    """`lsr.definitions` reads the checkout's mappings/ and pipelines/ (the single source) as package data;
+    tests/test_wheel_install.py reads them from an installed wheel."""
+    from importlib.resources import files
+
+    from lsr.definitions import definition_names, load_definition
+    from lsr.project import project_root
+
+    for kind in ("mappings", "pipelines"):
+        on_disk = sorted(p.name for p in (project_root() / kind).glob("*.json"))
+        assert on_disk and definition_names(kind) == on_disk
+        for name in on_disk:
+            assert load_definition(kind, name) == json.loads((project_root() / kind / name).read_text())
+        assert not list((project_root() / "lsr").rglob(f"{kind}/*.json")), "a second copy inside lsr/"
+    assert files("lsr.definitions.mappings").joinpath("dense_knn.json").is_file()
+    assert opensearch.load_definition is load_definition
+    with pytest.raises(FileNotFoundError, match="sparse_rank_features.json"):
+        load_definition("mappings", "no_such_mapping.json")  # the message lists the known ones
+    with pytest.raises(ValueError, match="Unknown definition kind"):
+        load_definition("templates", "x.json")
 
 
 def test_client_serializer_handles_numpy_and_falls_back():

@@ -1,35 +1,16 @@
 """The OpenSearch client and the JSON definitions (mappings, pipelines) that the backend sends.
 
-Mappings and pipelines are files in the checkout's ``mappings/`` and ``pipelines/`` folders (a wheel
-installs them under ``<prefix>/share/mm-lsr-opensearch/``); nothing here duplicates them in Python.
+Mappings and pipelines are the package data of `lsr.definitions` (the checkout's ``mappings/`` and
+``pipelines/`` folders); nothing here duplicates them in Python.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Mapping
 
 from lsr.backends.opensearch.connection import Connection
-from lsr.project import project_root
-
-
-def definition_dirs() -> list[Path]:
-    """Where ``mappings/`` and ``pipelines/`` are looked for: the checkout, then a wheel's data files."""
-    return [project_root(), Path(sys.prefix) / "share" / "mm-lsr-opensearch"]
-
-
-def load_definition(kind: str, name: str) -> dict:
-    """A JSON definition from the project's ``mappings/`` or ``pipelines/`` folder."""
-    for root in definition_dirs():
-        path = root / kind / name
-        if path.is_file():
-            return json.loads(path.read_text())
-    looked = ", ".join(str(root / kind / name) for root in definition_dirs())
-    raise FileNotFoundError(f"{kind}/{name} not found (looked in {looked}); reinstall the package, or run "
-                            "from the repository checkout.")
+from lsr.definitions import load_definition  # noqa: F401 (the backend modules import it from here)
 
 
 TWO_PHASE_KEYS = ("prune_type", "prune_ratio", "expansion_rate", "max_window_size")
