@@ -1,4 +1,4 @@
-"""`results/reproduce.yaml` covers every README results row, and `lsr reproduce --check` holds."""
+"""`results/reproduce.yaml` covers every results row of the lab notebook (docs/lab/), and `lsr reproduce --check` holds."""
 
 from __future__ import annotations
 
@@ -9,22 +9,27 @@ import yaml
 from lsr.project import project_root
 from lsr.reproduce import check_row, load_rows, reproduce
 
-RESULT_SECTIONS = ("## Measured results", "## Benchmarks")  # from the first of these to the end
+LAB_PAGES = "docs/lab"  # the lab notebook (once the README's results sections): every table row is a results row
 
 
 def readme_result_rows() -> list[str]:
-    """Table body rows of the README's results sections (header and separator rows left out)."""
-    lines = (project_root() / "README.md").read_text(encoding="utf-8").splitlines()
-    start = min(i for i, line in enumerate(lines) if line.startswith(RESULT_SECTIONS))
+    """Table body rows of the lab notebook's pages (header and separator rows left out)."""
     rows = []
-    for i in range(start, len(lines)):
-        line = lines[i]
-        if not line.startswith("|") or line.startswith("|---"):
-            continue
-        if i + 1 < len(lines) and lines[i + 1].startswith("|---"):
-            continue  # a header
-        rows.append(line)
+    for page in sorted((project_root() / LAB_PAGES).glob("*.md")):
+        lines = page.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            if not line.startswith("|") or line.startswith("|---"):
+                continue
+            if i + 1 < len(lines) and lines[i + 1].startswith("|---"):
+                continue  # a header
+            rows.append(line)
     return rows
+
+
+def documented_lines() -> set[str]:
+    """Every line of the README and of the documentation pages (where a results row may be quoted)."""
+    pages = [project_root() / "README.md", *sorted((project_root() / "docs").rglob("*.md"))]
+    return {line for page in pages for line in page.read_text(encoding="utf-8").splitlines()}
 
 
 def test_every_readme_results_row_has_an_entry_and_no_entry_is_stale():
@@ -32,10 +37,9 @@ def test_every_readme_results_row_has_an_entry_and_no_entry_is_stale():
     readme = readme_result_rows()
     assert len(readme) > 40
     missing = [r for r in readme if r not in listed]
-    assert not missing, "README results rows without an entry in results/reproduce.yaml:\n" + "\n".join(missing)
-    all_lines = set((project_root() / "README.md").read_text(encoding="utf-8").splitlines())
-    stale = sorted(listed - all_lines)  # rows may also be lines of a printed-output block (the demo)
-    assert not stale, "entries whose README row changed or is gone:\n" + "\n".join(stale)
+    assert not missing, "lab results rows without an entry in results/reproduce.yaml:\n" + "\n".join(missing)
+    stale = sorted(listed - documented_lines())  # rows may also be lines of a printed-output block (the demo)
+    assert not stale, "entries whose documented row changed or is gone:\n" + "\n".join(stale)
 
 
 def test_committed_records_match_their_expected_values():
