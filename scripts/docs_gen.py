@@ -1,0 +1,311 @@
+"""Pages of the documentation site generated at build time (an MkDocs hook: `hooks:` in mkdocs.yml).
+
+- `reference/cli.md`: every `lsr` subcommand and flag, read from the argparse parser
+  (`lsr.cli.main.build_parser()`), so the reference cannot drift from the command line.
+- `results/*.md`: every row of `results/reproduce.yaml` with the value found in its committed record
+  (`lsr.reproduce.measured`) and its check (`lsr.reproduce.check_row`): the numbers are read from the
+  records, never typed a second time.
+- `changelog.md`: CHANGELOG.md as it is at the root.
+
+Run it by hand to see the pages without building the site:
+
+    python scripts/docs_gen.py OUT_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python scripts/docs_gen.py` and `mkdocs build` from a checkout
+    sys.path.insert(0, str(ROOT))
+
+# Results pages: (file, title, intro, name prefixes of the reproduce.yaml rows it holds); first match wins.
+RESULT_PAGES = [
+    ("results/training.md", "Training and evaluation",
+     "The demo, the D2S and joint models, keyword queries, COCO out of domain, the sweep and "
+     "retrieval through the backends (caption proxy). The lab notes that discuss them: "
+     "[measured results](../lab/measured-results.md), [beyond the teacher](../lab/joint-training.md).",
+     ("demo", "f30k", "coco", "keywords", "reference", "sweep", "eval-backend")),
+    ("results/modes.md", "Scoring modes and inference-free queries",
+     "Two-stage re-ranking, hybrid fusion, sets and inference-free queries. The lab notes: "
+     "[scoring modes](../lab/scoring-modes.md), [inference-free queries](../guides/inference-free.md).",
+     ("modes", "if-")),
+    ("results/significance.md", "Paired significance tests",
+     "`lsr compare` records: differences of R@K between two systems on the same queries, with bootstrap "
+     "intervals and McNemar p-values. The lab note: [beyond the teacher](../lab/joint-training.md).",
+     ("compare",)),
+    ("results/benchmarks.md", "Benchmarks and encoder maps",
+     "Figures printed by the scripts under `benchmarks/`. The lab notes: "
+     "[benchmarks](../lab/benchmarks.md), [Procrustes and contrastive maps](../lab/procrustes.md).",
+     ("bench", "procrustes")),
+]
+
+
+# ---------------------------------------------------------------- the CLI reference
+
+def _cell(text: Any) -> str:
+    """Text safe inside a Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _flags(action: argparse.Action) -> str:
+    if not action.option_strings:
+        return f"`{action.metavar or action.dest}`"
+    names = ", ".join(f"`{o}`" for o in action.option_strings)
+    if action.nargs == 0:
+        return names
+    metavar = action.metavar or action.dest.upper()
+    if isinstance(metavar, tuple):
+        metavar = " ".join(metavar)
+    suffix = {"?": f" [{metavar}]", "*": f" [{metavar} ...]", "+": f" {metavar} [...]"}.get(action.nargs, f" {metavar}")
+    return names + f" `{suffix.strip()}`"
+
+
+def _default(action: argparse.Action) -> str:
+    if action.nargs == 0 or action.default in (None, argparse.SUPPRESS) or action.required:
+        return ""
+    return f"`{action.default}`"
+
+
+def _help(action: argparse.Action) -> str:
+    text = action.help or ""
+    if text == argparse.SUPPRESS:
+        return ""
+    params = {"default": action.default, "prog": "lsr", "dest": action.dest}
+    if action.choices is not None and not isinstance(action, argparse._SubParsersAction):
+        params["choices"] = ", ".join(map(str, action.choices))
+    try:
+        text = text % params
+    except (KeyError, TypeError, ValueError):
+        pass
+    if action.choices is not None and "choices" not in (action.help or "") \
+            and not isinstance(action, argparse._SubParsersAction):
+        text = f"{text} (one of: {', '.join(map(str, action.choices))})".strip()
+    return _cell(text)
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[tuple[str, str, argparse.ArgumentParser]]:
+    out = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {c.dest: c.help or "" for c in action._choices_actions}
+            for name, sub in action.choices.items():
+                out.append((name, helps.get(name, ""), sub))
+    return out
+
+
+def _command_section(path: str, summary: str, parser: argparse.ArgumentParser, level: int) -> Iterator[str]:
+    yield f"{'#' * level} `{path}`"
+    yield ""
+    if summary:
+        yield _cell(summary[0].upper() + summary[1:]) + "."
+        yield ""
+    if parser.description:
+        yield parser.description.strip()
+        yield ""
+    parser.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=100)
+    yield "```text"
+    yield parser.format_usage().strip()
+    yield "```"
+    yield ""
+    rows = [a for a in parser._actions
+            if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and a.help != argparse.SUPPRESS]
+    if rows:
+        yield "| argument | default | meaning |"
+        yield "|---|---|---|"
+        for a in rows:
+            yield f"| {_flags(a)} | {_default(a)} | {_help(a)} |"
+        yield ""
+    if parser.epilog:
+        yield parser.epilog.strip()
+        yield ""
+    for name, summary_, sub in _subparsers(parser):
+        yield from _command_section(f"{path} {name}", summary_, sub, min(level + 1, 4))
+
+
+def cli_reference() -> str:
+    """The CLI reference page, from `lsr.cli.main.build_parser()`."""
+    from lsr.cli.main import build_parser
+
+    parser = build_parser()
+    lines = ["# Command-line reference", "",
+             "Generated at build time from the parser itself (`lsr.cli.main.build_parser()`, "
+             "`scripts/docs_gen.py`): every subcommand and flag of `lsr`, with its default and help text. "
+             "`lsr SUBCOMMAND --help` prints the same.", ""]
+    commands = _subparsers(parser)
+    lines += ["| command | what it does |", "|---|---|"]
+    lines += [f"| [`lsr {n}`](#lsr-{n.replace(' ', '-')}) | {_cell(s)} |" for n, s, _ in commands]
+    lines.append("")
+    top = [a for a in parser._actions
+           if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and a.help != argparse.SUPPRESS]
+    if top:
+        lines += ["Options of `lsr` itself (before the subcommand):", "", "| argument | default | meaning |",
+                  "|---|---|---|"]
+        lines += [f"| {_flags(a)} | {_default(a)} | {_help(a)} |" for a in top]
+        lines.append("")
+    for name, summary, sub in commands:
+        lines += list(_command_section(f"lsr {name}", summary, sub, 2))
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- the results pages
+
+def _fmt(value: Any, like: Any = None) -> str:
+    """A value with as many decimals as the expected figure `like` has (the precision the notes quote)."""
+    if isinstance(value, (int, float)):
+        text = str(like) if like is not None else f"{value:g}"
+        decimals = len(text.split(".")[1]) if "." in text and "e" not in text.lower() else 0
+        return f"{value:,.{decimals}f}" if decimals or abs(value) >= 1000 else f"{value:g}"
+    return str(value)
+
+
+def _label(row: dict[str, Any]) -> str:
+    """The row as the lab notes name it: the first cell of its table row, or its printed line."""
+    text = str(row.get("readme", ""))
+    if text.startswith("|"):
+        label = text.strip("|").split("|")[0].strip()
+    else:  # a printed line: its label ends at the first run of spaces
+        label = text.strip().split("  ")[0]
+    parts = str(row.get("key", "")).split("/")
+    if len(parts) > 2 and parts[0] == "results":  # a report's split: results/<split>/<row>
+        label = f"{label} ({parts[1]})"
+    return _cell(label)
+
+
+def _group_rows(rows: list[dict[str, Any]]) -> "OrderedDict[str, list[dict[str, Any]]]":
+    pages: OrderedDict[str, list[dict[str, Any]]] = OrderedDict((p[0], []) for p in RESULT_PAGES)
+    for row in rows:
+        for path, _, _, prefixes in RESULT_PAGES:
+            if row["name"].startswith(prefixes):
+                pages[path].append(row)
+                break
+        else:
+            pages[RESULT_PAGES[0][0]].append(row)
+    return pages
+
+
+def _results_page(title: str, intro: str, rows: list[dict[str, Any]]) -> tuple[str, dict[str, int]]:
+    from lsr.reproduce import check_row, measured
+
+    counts = {"OK": 0, "FAIL": 0, "NO SOURCE": 0}
+    lines = [f"# {title}", "", intro, "",
+             "Generated at build time from `results/reproduce.yaml` and the committed records under "
+             "`results/` (`scripts/docs_gen.py`): each value is read from the record; *check* is what "
+             "`lsr reproduce --check` says of the row (OK: the record holds the expected value within the "
+             "row's tolerance; NO SOURCE: the figure was measured elsewhere and no record was kept).", ""]
+    groups: OrderedDict[tuple, list[dict[str, Any]]] = OrderedDict()
+    for row in rows:
+        groups.setdefault((row.get("command") or "", row.get("record") or ""), []).append(row)
+    for (command, record), members in groups.items():
+        if record:
+            lines += [f"## `{record}`", ""]
+        else:
+            what = " ".join(command.split()[:2]) if command else "quoted figures"
+            lines += [f"## `{what}` (no record kept)", ""]
+        if command:
+            lines += ["```bash", command, "```", ""]
+        notes = sorted({str(r["note"]) for r in members if r.get("note")})
+        lines += [f"*{_cell(n)}*" + "\n" for n in notes]
+        if not any(r.get("expect") for r in members):  # figures quoted from elsewhere, not measured here
+            lines += ["| row | figures as quoted | check |", "|---|---|---|"]
+            for r in members:
+                outcome = check_row(r)
+                counts[outcome.status] = counts.get(outcome.status, 0) + 1
+                quoted = " · ".join(c.strip() for c in str(r.get("readme", "")).strip("|").split("|")[1:] if c.strip())
+                lines.append(f"| {_label(r)} | {_cell(quoted)} | {outcome.status} |")
+            lines.append("")
+            continue
+        keys: list[str] = []
+        for r in members:
+            expect = r.get("expect") or {}
+            for k in (expect if isinstance(expect, dict) else [str(i) for i in range(len(expect))]):
+                if k not in keys:
+                    keys.append(k)
+        lines += ["| row | " + " | ".join(f"`{k}`" for k in keys) + " | check |",
+                  "|---|" + "---|" * len(keys) + "---|"]
+        for r in members:
+            outcome = check_row(r)
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+            values: dict[str, Any] = {}
+            source = ROOT / r["record"] if r.get("record") else None
+            if source is not None and source.exists():
+                try:
+                    values = measured(r, source)
+                except (KeyError, ValueError, IndexError):
+                    values = {}
+            if not values:  # no record: the expected values are the figures as measured elsewhere
+                expect = r.get("expect") or {}
+                values = dict(expect) if isinstance(expect, dict) else {str(i): v for i, v in enumerate(expect)}
+            expect = r.get("expect") or {}
+            expect = expect if isinstance(expect, dict) else {str(i): v for i, v in enumerate(expect)}
+            cells = [_fmt(values[k], expect.get(k)) if k in values else "" for k in keys]
+            lines.append(f"| {_label(r)} | " + " | ".join(cells) + f" | {outcome.status} |")
+        lines.append("")
+    return "\n".join(lines) + "\n", counts
+
+
+def results_pages() -> dict[str, str]:
+    """The results pages (path -> Markdown) from `results/reproduce.yaml` and the records."""
+    from lsr.reproduce import load_rows
+
+    rows = load_rows(ROOT / "results" / "reproduce.yaml")
+    pages, summary = {}, []
+    for (path, title, intro, _), members in zip(RESULT_PAGES, _group_rows(rows).values()):
+        text, counts = _results_page(title, intro, members)
+        pages[path] = text
+        link = path.split("/", 1)[1]
+        summary.append(f"| [{title}]({link}) | {len(members)} | {counts['OK']} | {counts['FAIL']} | "
+                       f"{counts['NO SOURCE']} |")
+    pages["results/summary.md"] = "\n".join(
+        ["# Summary of the checks", "",
+         f"Generated at build time: {len(rows)} rows in `results/reproduce.yaml`.", "",
+         "| page | rows | OK | FAIL | NO SOURCE |", "|---|---|---|---|---|", *summary, ""]) + "\n"
+    return pages
+
+
+def changelog() -> str:
+    return (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+
+
+def generated_pages() -> dict[str, str]:
+    """Every generated page, path (relative to docs/) -> Markdown."""
+    pages = {"reference/cli.md": cli_reference(), "changelog.md": changelog()}
+    pages.update(results_pages())
+    return pages
+
+
+# ---------------------------------------------------------------- the MkDocs hook
+
+def on_files(files, config):  # noqa: ANN001 - MkDocs' hook signature
+    """Add the generated pages to the site (MkDocs >= 1.6: `File.generated`)."""
+    from mkdocs.structure.files import File
+
+    for path, text in generated_pages().items():
+        existing = files.get_file_from_path(path)
+        if existing is not None:
+            files.remove(existing)
+        files.append(File.generated(config, path, content=text))
+    return files
+
+
+def on_config(config):  # noqa: ANN001
+    """Re-build when the sources of the generated pages change (`mkdocs serve`)."""
+    for extra in ("results/reproduce.yaml", "CHANGELOG.md", "lsr/cli"):
+        path = str(ROOT / extra)
+        if path not in config.watch:
+            config.watch.append(path)
+    return config
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "site-generated")
+    for path, text in generated_pages().items():
+        target = out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        print(target)
