@@ -37,6 +37,26 @@ def test_readme_is_short_and_its_links_resolve():
     assert not broken, f"README links to missing files: {broken}"
 
 
+def test_readme_commands_parse():
+    """Every `lsr ...` line of the README's code blocks is a command the parser accepts (parsed, not run)."""
+    import shlex
+
+    from lsr.cli.main import build_parser
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = [line.split(" #")[0].strip() for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+             for line in block.splitlines()]
+    commands = [line.split("&& ", 1)[-1] for line in lines if "lsr " in line and not line.startswith("#")]
+    assert len(commands) >= 4
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[0] == "lsr", command
+        try:
+            build_parser().parse_args(argv[1:])
+        except SystemExit as exc:
+            pytest.fail(f"README command does not parse ({exc.code}): {command}")
+
+
 def test_cli_reference_lists_every_subcommand_and_flag():
     from lsr.cli.main import build_parser
 
