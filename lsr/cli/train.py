@@ -1,77 +1,119 @@
-"""`lsr train`: its flags, and the two trainings it runs (D2S, or inference-free query tables)."""
+"""`lsr train`: its flags, and the two trainings it runs (D2S, or inference-free query tables).
+
+The training flags are generated from `TrainConfig`'s fields (`lsr.d2s.config`, which imports no torch): each
+field's flag, type, choices, default and help come from the dataclass, and `train_config` reads them back by
+name, so a new training setting needs no CLI code. `tests/test_train_config.py` fails when a field has no flag or
+a flag of `lsr train` or of the sweep (`python -m experiments.sweep`) is neither a field nor in `OTHER_FLAGS`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import types
+import typing
 from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping
+
+from lsr.d2s.config import OBJECTIVE_DEFAULTS, InferenceFreeConfig, TrainConfig
+
+# The flags of `lsr train` and of the sweep (experiments/sweep.py) that are not `TrainConfig` fields, and where
+# each one goes (checked both ways by tests/test_train_config.py).
+OTHER_FLAGS: dict[str, str] = {
+    "--help": "argparse",
+    "--verbose": "logging (the sweep's own -v; lsr takes it before the subcommand)",
+    "--out": "the output folder (ExperimentConfig.out_dir; the sweep's folder)",
+    "--data": "the training pairs (ExperimentConfig.data)",
+    "--train-images": "ExperimentConfig.train_images",
+    "--dev": "the checkpoint-selection split (ExperimentConfig.dev_set)",
+    "--eval": "ExperimentConfig.eval_sets",
+    "--init": "the model's projector init (ExperimentConfig.init): a model setting, not a training one",
+    "--init-dir": "ExperimentConfig.init_dir",
+    "--hidden-dim": "the model's width (ExperimentConfig.hidden_dim)",
+    "--no-procrustes": "evaluation baselines (ExperimentConfig.procrustes)",
+    "--no-baselines": "evaluation baselines (ExperimentConfig.baselines)",
+    "--max-flops": "ExperimentConfig.max_flops (sets TrainConfig.select_max_flops too); the sweep: run_sweep's",
+    "--query-encoder": "which training runs: D2S (TrainConfig) or inference-free (InferenceFreeConfig)",
+    "--documents": "inference-free: the D2S model whose documents start the training (run_inference_free)",
+    "--freeze-documents": "InferenceFreeConfig.train_documents, negated",
+    "--lr-table": "InferenceFreeConfig.lr_table (inference-free only)",
+    "--lambdas": "the sweep: one point per lambda (run_sweep)",
+    "--grid": "the sweep: the grid of TrainConfig fields (run_sweep)",
+}
 
 
-def add_train_args(p: argparse.ArgumentParser) -> None:
-    from lsr.d2s.inference_free import InferenceFreeConfig
-    from lsr.d2s.train import OBJECTIVE_DEFAULTS, TrainConfig
+def flag_name(f: dataclasses.Field) -> str:
+    """The command-line flag of a config field: its ``flag`` metadata, else ``--`` + its name with dashes."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
-    d, free = TrainConfig(), InferenceFreeConfig()
 
-    def per_objective(name: str) -> str:  # "joint flops, d2s l1": the defaults as OBJECTIVE_DEFAULTS has them
-        return ", ".join(f"{objective} {defaults[name]}" for objective, defaults in OBJECTIVE_DEFAULTS.items())
+def field_kind(hint: Any) -> tuple[type, tuple | None, bool]:
+    """(base type, Literal choices or None, whether None is allowed) of a config field's type hint."""
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        if len(args) != 1:
+            raise TypeError(f"Config field type {hint!r}: only X or X | None make a flag.")
+        hint = args[0]
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        return type(choices[0]), choices, optional
+    if hint not in (int, float, str, bool):
+        raise TypeError(f"Config field type {hint!r}: a flag takes int, float, str, bool or a Literal.")
+    return hint, None, optional
 
+
+def _default_help(f: dataclasses.Field, default: Any) -> str:
+    if f.name in OBJECTIVE_DEFAULTS["joint"] and default is None:
+        per_objective = ", ".join(f"{name} {d[f.name]}" for name, d in OBJECTIVE_DEFAULTS.items())
+        free = getattr(InferenceFreeConfig, f.name, None)
+        return f" (default: the objective's; {per_objective}" + (f"; inference-free {free:g})" if free else ")")
+    if default is None and f.default is not None:  # e.g. `lsr demo --objective`: TrainConfig's own default
+        return f" (default: lsr train's, {f.default})"
+    return "" if default is None else " (default: %(default)s)"
+
+
+def add_train_args(p: argparse.ArgumentParser, only: Iterable[str] | None = None,
+                   defaults: Mapping[str, Any] | None = None, helps: Mapping[str, str] | None = None) -> None:
+    """One flag per `TrainConfig` field (all, or the fields named in `only`), in a "training" group.
+
+    `defaults` and `helps` replace a field's default or help text on this parser (e.g. a shorter demo); a
+    default of None leaves the field to the dataclass (`train_config`)."""
+    defaults, helps = dict(defaults or {}), dict(helps or {})
+    names = None if only is None else set(only)
+    hints = typing.get_type_hints(TrainConfig)
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=d.epochs)
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="caption-image pairs per step")
-    g.add_argument("--temperature", type=float, default=d.temperature, help="teacher softmax temperature tau")
-    g.add_argument("--sparsity", choices=("l1", "flops"), default=None,
-                   help=f"sparsity penalty (default: the objective's; {per_objective('sparsity')})")
-    g.add_argument("--lambda-q", type=float, default=None,
-                   help=f"sparsity weight on captions (default: the objective's; {per_objective('lambda_q')}; "
-                        f"inference-free {free.lambda_q:g})")
-    g.add_argument("--lambda-d", type=float, default=None,
-                   help=f"sparsity weight on images (default: the objective's, not --lambda-q's value; "
-                        f"inference-free {free.lambda_d:g})")
-    g.add_argument("--sparsity-warmup", type=float, default=d.sparsity_warmup,
-                   help="fraction of steps over which lambda grows quadratically")
-    g.add_argument("--lr", type=float, default=d.lr, help="learning rate of projector and LayerNorm")
-    g.add_argument("--lr-proj", type=float, default=d.lr_proj, help="learning rate of the input Linear")
-    g.add_argument("--lr-schedule", choices=("linear", "constant"), default=d.lr_schedule)
-    g.add_argument("--lr-warmup", type=float, default=d.lr_warmup)
-    g.add_argument("--expansion-decay", type=float, default=d.expansion_decay,
-                   help="Bernoulli expansion control: p (batches trained with no-expansion captions) falls from 1 "
-                        "to 0 over this fraction of the epochs; 0 turns expansion control off")
-    g.add_argument("--group-by-image", action=argparse.BooleanOptionalAction, default=d.group_by_image,
-                   help="batches of whole images (all captions of batch-size / captions-per-image images; each "
-                        "image projected once per batch) instead of random pairs")
-    g.add_argument("--weight-average", type=float, default=None, metavar="DECAY",
-                   help="validate, choose and save an exponential moving average of the weights with this decay "
-                        f"(0.995: about one epoch); 0 uses the raw weights (default: the objective's; "
-                        f"{per_objective('weight_average')})")
-    g.add_argument("--select-on", choices=("mean_r1", "t2i_r1", "last"), default=d.select_on)
-    g.add_argument("--seed", type=int, default=d.seed)
-    g.add_argument("--objective", choices=("d2s", "joint"), default=d.objective,
-                   help="joint (default): joint sparse + dense training with self-distillation (a trainable "
-                        "dense head saved with the model); d2s: distil the frozen dense scores (Nguyen et al.)")
-    g.add_argument("--joint-w-dense", type=float, default=d.joint_w_dense, help="joint: weight of s_dense in s_inter")
-    g.add_argument("--joint-w-sparse", type=float, default=d.joint_w_sparse, help="joint: weight of s_sparse")
-    g.add_argument("--joint-self-distill", type=float, default=d.joint_self_distill,
-                   help="joint: weight of the self-distillation terms")
-    g.add_argument("--joint-teacher", type=float, default=d.joint_teacher,
-                   help="joint: weight of D2S distillation from the frozen teacher")
-    g.add_argument("--joint-tau", type=float, default=d.joint_tau, help="joint: initial dense temperature")
-    g.add_argument("--lr-head", type=float, default=d.lr_head, help="joint: learning rate of the dense head")
-    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    for f in dataclasses.fields(TrainConfig):
+        if "no_flag" in f.metadata or (names is not None and f.name not in names):
+            continue
+        base, choices, _ = field_kind(hints[f.name])
+        default = defaults.get(f.name, f.default)
+        kwargs: dict[str, Any] = {"dest": f.name, "default": default,
+                                  "help": helps.get(f.name, f.metadata["help"])}
+        kwargs["help"] += _default_help(f, default)
+        if base is bool:  # --x / --no-x
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = base
+            if choices:
+                kwargs["choices"] = choices
+        if "metavar" in f.metadata:
+            kwargs["metavar"] = f.metadata["metavar"]
+        g.add_argument(flag_name(f), **kwargs)
 
 
-def train_config(args):
-    from lsr.d2s.train import TrainConfig
+def config_from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
+    """A `cls` dataclass from the namespace's values of its fields (by field name); a field the namespace lacks
+    or holds as None keeps the dataclass's default (an unset objective-dependent setting stays None)."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+              if getattr(args, f.name, None) is not None}
+    return cls(**{**values, **overrides})
 
-    return TrainConfig(epochs=args.epochs, batch_size=args.batch_size, temperature=args.temperature,
-                       sparsity=args.sparsity, lambda_q=args.lambda_q, lambda_d=args.lambda_d,
-                       sparsity_warmup=args.sparsity_warmup, lr=args.lr, lr_proj=args.lr_proj,
-                       lr_schedule=args.lr_schedule, lr_warmup=args.lr_warmup,
-                       expansion_decay=args.expansion_decay, select_on=args.select_on,
-                       seed=args.seed, device=args.device, objective=args.objective,
-                       joint_w_dense=args.joint_w_dense, joint_w_sparse=args.joint_w_sparse,
-                       joint_self_distill=args.joint_self_distill, joint_teacher=args.joint_teacher,
-                       joint_tau=args.joint_tau, lr_head=args.lr_head, group_by_image=args.group_by_image,
-                       weight_average=args.weight_average)
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The `TrainConfig` that the parsed training flags describe."""
+    return config_from_args(TrainConfig, args)
 
 
 def add_data_args(p: argparse.ArgumentParser, default_eval: tuple[str, ...]) -> None:
@@ -102,15 +144,10 @@ def cmd_train(args) -> int:
 
 
 def train_inference_free(args, cfg) -> int:
-    from lsr.d2s.inference_free import InferenceFreeConfig
     from lsr.app.training import run_inference_free
 
-    lambda_q = InferenceFreeConfig.lambda_q if args.lambda_q is None else args.lambda_q
-    lambda_d = InferenceFreeConfig.lambda_d if args.lambda_d is None else args.lambda_d
-    if_cfg = InferenceFreeConfig(epochs=args.epochs, batch_size=args.batch_size, temperature=args.temperature,
-                                 lambda_q=lambda_q, lambda_d=lambda_d, sparsity_warmup=args.sparsity_warmup,
-                                 lr_table=args.lr_table, lr=args.lr, lr_proj=args.lr_proj, seed=args.seed,
-                                 device=args.device, train_documents=not args.freeze_documents)
+    # the fields it shares with TrainConfig come from the same flags; unset --lambda-q / --lambda-d keep its own
+    if_cfg = config_from_args(InferenceFreeConfig, args, train_documents=not args.freeze_documents)
     if args.freeze_documents and not args.documents:
         raise ValueError("--freeze-documents needs --documents MODEL_DIR (the frozen model's documents).")
     report = run_inference_free(cfg, args.documents, if_cfg)
