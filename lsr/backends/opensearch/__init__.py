@@ -1,10 +1,36 @@
-"""The OpenSearch backend: connection and client, definitions, the index, bulk loading, queries, feature names."""
+"""The OpenSearch backend: connection and client, definitions, the index, bulk loading, queries, feature names.
 
-from lsr.backends.opensearch.client import (AccessDeniedError, CertificateVerifyError, NodeUnavailableError, connect,
-                                            load_definition, two_phase_pipeline)
-from lsr.backends.opensearch.connection import Connection
-from lsr.backends.opensearch.index import RELATIVE_SCORE_BOUND, OpenSearchIndex
-from lsr.backends.opensearch.searching import SEARCH_MODES
+Names load on first use: `lsr.backends.opensearch.connection` alone stays free of opensearch-py and numpy.
+"""
 
-__all__ = ["RELATIVE_SCORE_BOUND", "SEARCH_MODES", "AccessDeniedError", "CertificateVerifyError", "Connection",
-           "NodeUnavailableError", "OpenSearchIndex", "connect", "load_definition", "two_phase_pipeline"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_CLIENT = "lsr.backends.opensearch.client"
+_EXPORTS = {"AccessDeniedError": _CLIENT, "CertificateVerifyError": _CLIENT, "NodeUnavailableError": _CLIENT,
+            "connect": _CLIENT, "load_definition": _CLIENT, "two_phase_pipeline": _CLIENT,
+            "Connection": "lsr.backends.opensearch.connection",
+            "RELATIVE_SCORE_BOUND": "lsr.backends.opensearch.index", "OpenSearchIndex": "lsr.backends.opensearch.index",
+            "SEARCH_MODES": "lsr.backends.opensearch.searching"}
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from lsr.backends.opensearch.client import (AccessDeniedError, CertificateVerifyError, NodeUnavailableError,
+                                                connect, load_definition, two_phase_pipeline)
+    from lsr.backends.opensearch.connection import Connection
+    from lsr.backends.opensearch.index import RELATIVE_SCORE_BOUND, OpenSearchIndex
+    from lsr.backends.opensearch.searching import SEARCH_MODES
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
