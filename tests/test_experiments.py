@@ -9,6 +9,7 @@ import shlex
 import subprocess
 import sys
 
+from conftest import needs_minilm
 from lsr.project import project_root
 from lsr.reproduce import command_argv, load_rows
 
@@ -69,3 +70,54 @@ def test_published_tables_for_a_caption_proxy_report():
     tables = report_tables(report)
     assert len(tables) == 1 and "Flickr30k 1k test" in tables[0] and "NOT reproductions" in tables[0]
     assert report_tables({**report, "label": "d2s:/data"}) == []
+
+
+def _collection(folder, n_images: int = 40, captions: int = 5, dim: int = 8) -> None:
+    """A tiny collection in the public D2S parquet layout (train / val / test images, `captions` each)."""
+    import json
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    words = ["dog", "cat", "man", "woman", "bike", "car", "boat", "tree", "beach", "snow", "red", "blue"]
+    rng = np.random.default_rng(0)
+    images, img_rows, txt_rows, sid = [], [], [], 0
+    for i in range(n_images):
+        base, chosen, sentences = rng.normal(size=dim), rng.choice(words, size=3, replace=False), []
+        for _ in range(captions):
+            sentences.append({"sentid": sid, "raw": "a " + " ".join(rng.permutation(chosen))})
+            txt_rows.append((sid, (base + 0.2 * rng.normal(size=dim)).tolist()))
+            sid += 1
+        split = "train" if i < n_images * 0.6 else ("val" if i < n_images * 0.8 else "test")
+        images.append({"imgid": i, "split": split, "sentences": sentences})
+        img_rows.append((i, base.tolist()))
+    for name, rows in (("img_embs.parquet", img_rows), ("text_embs.parquet", txt_rows)):
+        pq.write_table(pa.table({"id": [r[0] for r in rows], "emb": [r[1] for r in rows]}), folder / name)
+    (folder / "dataset_meta.json").write_text(json.dumps({"images": images}))
+
+
+@needs_minilm
+def test_the_mode_tables_run_on_a_small_trained_model(tmp_path, capsys):
+    """`python -m experiments.modes rerank|hybrid|sets` end to end on a tiny D2S-layout collection (5 captions per
+    image: the sets table needs 4) and a model trained for one epoch."""
+    import json
+
+    from experiments.modes import main as modes_main
+    from lsr.cli.main import main
+
+    data = tmp_path / "embs"
+    data.mkdir()
+    _collection(data)
+    model = tmp_path / "run" / "model"
+    assert main(["train", "--data", f"d2s:{data}", "--dev", f"d2s:{data}/val", "--eval", f"d2s:{data}/test",
+                 "--epochs", "1", "--batch-size", "32", "--no-procrustes", "--no-baselines", "--max-flops", "0",
+                 "--out", str(model.parent)]) == 0
+    common = ["--model", str(model), "--split", f"d2s:{data}/test", "--latency-queries", "3"]
+    for table, extra in (("rerank", ["--no-late", "--candidates", "10", "20"]),
+                         ("hybrid", ["--dev", f"d2s:{data}/val", "--depth", "10"]), ("sets", [])):
+        out = tmp_path / f"{table}.json"
+        assert modes_main([table, *common, *extra, "--out", str(out)]) == 0
+        report = json.loads(out.read_text())
+        assert report["rows"] and all(0 <= r["R@1"] <= r["R@10"] <= 100 for r in report["rows"])
+    assert "sparse only" in capsys.readouterr().out
