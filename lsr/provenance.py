@@ -13,6 +13,8 @@ import logging
 import warnings
 from typing import TYPE_CHECKING, Any, Mapping
 
+from lsr.errors import ProvenanceError
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -50,7 +52,7 @@ def check(stored: Mapping[str, Any] | None, current: Mapping[str, Any], where: s
         return
     for key in ("vocab_size", "vocab_hash"):
         if stored.get(key) is not None and stored.get(key) != current.get(key):
-            raise ValueError(f"{where} was built over another vocabulary ({key} {stored.get(key)!r}, the encoder's "
+            raise ProvenanceError(f"{where} was built over another vocabulary ({key} {stored.get(key)!r}, the encoder's "
                              f"{current.get(key)!r}): its token ids mean other words. Search it with the encoder "
                              f"that built it ({stored.get('encoder')!r}) or re-index.")
     hashes = stored.get("model_hash"), current.get("model_hash")

@@ -154,7 +154,7 @@ def test_cli_set_documents(trained_model, tmp_path, capsys):
         outs[mode] = [float(line.split(" score ")[1].split()[0]) for line in capsys.readouterr().out.splitlines()
                       if line.strip()[:2] in ("1.", "2.", "3.")]
     assert len(outs["max"]) == 3 and outs["sum"][0] >= outs["max"][0]  # a sum over members is at least their max
-    assert main(["search", "a dog runs on the grass", "a dog running outside", "--index", index, "--model",
+    assert main(["search", "a dog runs on the grass", "--query", "a dog running outside", "--index", index, "--model",
                  str(tmp_path / "model"), "-k", "3", "--set-mode", "max", "--query-set"]) == 0
     out = capsys.readouterr().out
     assert out.count("query: ") == 1 and "a dog running outside" in out  # two phrasings, one query set

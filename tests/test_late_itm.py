@@ -8,6 +8,7 @@ import torch
 
 from lsr import EmbeddedIndex, SparseVector
 from lsr.backends.base import Hit
+from lsr.search.modes import Rerank
 from lsr.search.rerank import late_rerank
 from lsr.search.tokens import TokenStore, late_scores
 from tests.conftest import needs_minilm
@@ -87,7 +88,7 @@ def test_searcher_late_rerank_over_a_real_minilm_encoder(vocab, tmp_path):
     index.index(ids, encoder.encode_document(captions), dense=dense.encode_texts(captions))
     searcher = SparseSearcher(index, encoder, tokens=TokenStore.build(ids, dense.encode_tokens(captions)))
     query = "two men play guitars"
-    hits = searcher.search(query, k=3, rerank="late", candidates=3)
+    hits = searcher.search(query, k=3, mode=Rerank("late", candidates=3))
     stage1 = index.search(encoder.encode_query([query])[0], k=3)
     expected = late_scores(dense.encode_tokens([query])[0], dense.encode_tokens([captions[ids.index(h.id)]
                                                                                   for h in stage1]),
@@ -152,10 +153,10 @@ def test_searcher_itm_rerank_orders_hits_by_match_probability(tiny_blip_dir, voc
     index.index([p.name for p in paths], [SparseVector.from_dict({sq: 1.0 + i}) for i in range(3)],
                 [{"path": str(p)} for p in paths])
     searcher = SparseSearcher(index, LabelTokenEncoder(Words(vocab)), itm=scorer)
-    hits = searcher.search("a square", k=3, rerank="itm", candidates=3)
+    hits = searcher.search("a square", k=3, mode=Rerank("itm", candidates=3))
     expected = scorer.score("a square", paths)
     assert [h.id for h in hits] == [paths[i].name for i in np.argsort(-expected, kind="stable")]
     assert [h.score for h in hits] == pytest.approx(sorted(expected.tolist(), reverse=True))
     index.index(["nopath"], [SparseVector.from_dict({sq: 9.0})])
     with pytest.raises(ValueError, match="no 'path'"):
-        searcher.search("a square", k=1, rerank="itm", candidates=4)
+        searcher.search("a square", k=1, mode=Rerank("itm", candidates=4))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lsr import EmbeddedIndex, SparseVector
+from lsr.search.modes import Hybrid, Rerank
 from lsr.backends.fusion import Fusion, fuse, normalise
 
 V = 200
@@ -196,22 +197,24 @@ def test_searcher_modes_over_the_embedded_backend(vocab):
                 dense=encoder.encode_query_dense(captions))
     searcher = SparseSearcher(index, encoder)
     query = captions[2]
-    dense = searcher.search(query, k=4, rerank="dense", candidates=4)
+    dense = searcher.search(query, k=4, mode=Rerank("dense", candidates=4))
     assert dense[0].id == "c2" and dense[0].score == pytest.approx(1.0, abs=1e-5)  # its own dense vector
     assert [h.id for h in dense] == [h.id for h in index.search_reranked(encoder.encode_query([query])[0],
                                                                           encoder.encode_query_dense([query])[0],
                                                                           k=4, candidates=4)]
-    hybrid = searcher.search(query, k=3, hybrid="rrf", depth=4)
+    hybrid = searcher.search(query, k=3, mode=Hybrid("rrf", depth=4))
     assert hybrid[0].id == "c2" and hybrid[0].score == pytest.approx(2 / 61)  # first in both lists
-    assert searcher.batch_search([query], k=3, hybrid="rrf", depth=4)[0][0].id == "c2"
-    with pytest.raises(ValueError, match="one scoring mode"):
+    assert searcher.batch_search([query], k=3, mode="hybrid:rrf")[0][0].id == "c2"
+    with pytest.raises(TypeError):  # one scoring mode per search: the keywords of before are gone
         searcher.search(query, rerank="dense", hybrid="rrf")
     with pytest.raises(ValueError, match="Unknown re-ranker"):
-        searcher.search(query, rerank="cross")
+        searcher.search(query, mode="rerank:cross")
+    with pytest.raises(ValueError, match="Unknown re-ranker"):
+        Rerank("cross")
     with pytest.raises(ValueError, match="needs the documents' token vectors"):
-        searcher.search(query, k=2, rerank="late", candidates=4)
+        searcher.search(query, k=2, mode=Rerank("late", candidates=4))
     with pytest.raises(ValueError, match="image-text matching head"):
-        searcher.search(query, k=2, rerank="itm", candidates=4)
+        searcher.search(query, k=2, mode=Rerank("itm", candidates=4))
 
 
 def test_a_joint_models_dense_head_scores_the_dense_modes(vocab):
@@ -242,7 +245,7 @@ def test_a_joint_models_dense_head_scores_the_dense_modes(vocab):
     query = "a red car"
     q_head = encoder.encode_query_dense([query])[0]
     assert np.allclose(q_head, encoder.dense_vectors(frozen.encode_texts([query]))[0])
-    hits = SparseSearcher(index, encoder).search(query, k=4, rerank="dense", candidates=4)
+    hits = SparseSearcher(index, encoder).search(query, k=4, mode=Rerank("dense", candidates=4))
     by_id = {f"c{i}": float(doc_dense[i] @ q_head) for i in range(4)}
     assert [h.id for h in hits] == sorted(by_id, key=lambda d: -by_id[d])
     assert all(h.score == pytest.approx(by_id[h.id], abs=1e-5) for h in hits)

@@ -7,6 +7,7 @@ import pytest
 
 from lsr.backends.base import Hit
 from lsr.backends.embedded_sets import EmbeddedSetIndex
+from lsr.search.modes import Rerank, SetScoring
 from lsr.search.sets import aggregate, rescore_sets, set_scores, set_similarity, smooth_chamfer
 from lsr.sparse import SparseVector
 from tests.test_search_modes import assert_same_ranking
@@ -167,23 +168,23 @@ def expected_set_ranking(encoder, query_texts, score_mode, query_mode="sum"):
 def test_the_searcher_searches_set_indexes_and_query_sets(vocab, score_mode):
     searcher, encoder = searcher_over_sets(EmbeddedSetIndex(vocab_size=len(vocab)), vocab)
     order, scores = expected_set_ranking(encoder, ["a dog runs on the grass"], score_mode)
-    hits = searcher.search("a dog runs on the grass", k=4, score_mode=score_mode)
+    hits = searcher.search("a dog runs on the grass", k=4, mode=SetScoring(score_mode))
     assert [h.id for h in hits] == order[:4]
     assert [h.score for h in hits] == pytest.approx([scores[d] for d in order[:4]], rel=1e-5)
     pair = ["a dog runs on the grass", "a cat sleeps on a sofa"]
     order, scores = expected_set_ranking(encoder, pair, score_mode)
-    hits = searcher.search(pair, k=4, score_mode=score_mode)  # a query set: phrasings summed
+    hits = searcher.search(pair, k=4, mode=SetScoring(score_mode))  # a query set: phrasings summed
     assert [h.score for h in hits] == pytest.approx([scores[d] for d in order[:4]], rel=1e-5)
-    assert [[h.id for h in hs] for hs in searcher.batch_search(pair, k=2, score_mode=score_mode)] == [
-        [h.id for h in searcher.search(t, k=2, score_mode=score_mode)] for t in pair]
+    assert [[h.id for h in hs] for hs in searcher.batch_search(pair, k=2, mode=SetScoring(score_mode))] == [
+        [h.id for h in searcher.search(t, k=2, mode=f"sets:{score_mode}")] for t in pair]
 
 
 def test_the_searcher_refuses_query_sets_on_single_vector_indexes_and_modes_on_sets(vocab):
     from lsr import EmbeddedIndex, SparseSearcher
 
     searcher, encoder = searcher_over_sets(EmbeddedSetIndex(vocab_size=len(vocab)), vocab)
-    with pytest.raises(ValueError, match="score_mode"):
-        searcher.search("a dog", rerank="dense")
+    with pytest.raises(ValueError, match="SetScoring"):
+        searcher.search("a dog", mode=Rerank("dense"))
     with pytest.raises(ValueError, match="empty"):
         searcher.search([])
     from lsr.backends.validate import MAX_QUERY_TERMS, prepare_query_set

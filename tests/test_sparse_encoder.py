@@ -7,6 +7,8 @@ import zlib
 
 import numpy as np
 import pytest
+
+from lsr.search.modes import Retrieval
 import torch
 
 from lsr import D2SConfig, D2SEncoder, D2SModel, EmbeddedIndex, SparseBatch, SparseSearcher
@@ -108,7 +110,7 @@ def test_searcher_names_tokens_and_batches(encoder, tmp_path):
     assert [h.id for h in batch[2]] == [h.id for h in hits]
     assert [h.score for h in batch[2]] == pytest.approx([h.score for h in hits], rel=1e-5)
     with pytest.raises(ValueError, match="does not support"):
-        searcher.search("a dog", mode="ann")
+        searcher.search("a dog", retrieval=Retrieval("ann"))
 
 
 def test_searcher_warns_on_another_model_and_refuses_another_vocabulary(encoder, vocab):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
@@ -26,11 +26,13 @@ if TYPE_CHECKING:
     from lsr.backends.fusion import Fusion
 
 
-@dataclass
+@dataclass(frozen=True)
 class Hit:
-    """One search result. `contributions` maps token id -> query weight * document weight; `tokens`
-    the same by token name (filled by a searcher, which knows the vocabulary). `stages` keeps the score
-    of each stage of a multi-stage or fused search (e.g. ``{"sparse": 12.1, "dense": 0.83}``)."""
+    """One search result, an immutable value (`dataclasses.replace` makes a changed copy).
+
+    `contributions` maps token id -> query weight * document weight; `tokens` the same by token name
+    (filled by a searcher, which knows the vocabulary), best first. `stages` keeps the score of each stage
+    of a multi-stage or fused search (e.g. ``{"sparse": 12.1, "dense": 0.83}``)."""
 
     id: str
     score: float
@@ -38,6 +40,10 @@ class Hit:
     contributions: dict[int, float] | None = None
     tokens: dict[str, float] | None = None
     stages: dict[str, float] | None = None
+
+    def top_tokens(self, n: int = 5) -> list[tuple[str, float]]:
+        """The `n` tokens that contributed most to the score, for people (empty without `tokens`)."""
+        return sorted((self.tokens or {}).items(), key=lambda kv: -kv[1])[:n]
 
 
 @dataclass
@@ -172,9 +178,8 @@ class SparseBackend(ABC):
         hits = []
         for doc_id in order:
             hit = by_id.get(doc_id) or Hit(id=doc_id, score=0.0, metadata=self.metadata(doc_id))
-            hit.stages = {"sparse": by_id[doc_id].score if doc_id in by_id else 0.0, "dense": dense.get(doc_id, 0.0)}
-            hit.score = fused[doc_id]
-            hits.append(hit)
+            stages = {"sparse": by_id[doc_id].score if doc_id in by_id else 0.0, "dense": dense.get(doc_id, 0.0)}
+            hits.append(replace(hit, score=fused[doc_id], stages=stages))
         return hits
 
     def _dense_search(self, q: np.ndarray, depth: int) -> dict[str, float]:
@@ -255,7 +260,6 @@ def rescore(hits: list[Hit], scores: np.ndarray, stage: str) -> list[Hit]:
     out = []
     for i in sorted(range(len(hits)), key=lambda j: -float(scores[j])):
         hit = hits[i]
-        hit.stages = {**(hit.stages or {"sparse": hit.score}), stage: float(scores[i])}
-        hit.score = float(scores[i])
-        out.append(hit)
+        out.append(replace(hit, score=float(scores[i]), stages={**(hit.stages or {"sparse": hit.score}),
+                                                                 stage: float(scores[i])}))
     return out

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lsr.errors import IndexLockedError
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: no lock (a documented limitation)
@@ -19,8 +21,7 @@ except ImportError:  # pragma: no cover - not POSIX: no lock (a documented limit
 LOCK_NAME = ".lock"
 
 
-class IndexLockedError(RuntimeError):
-    """Another process is writing this embedded index."""
+__all__ = ["IndexLockedError", "WriterLock"]  # IndexLockedError lives in lsr.errors; importable from here too
 
 
 class WriterLock:

@@ -18,18 +18,18 @@ import numpy as np
 
 from lsr.backends.base import Hit, IndexReport
 from lsr.backends.embedded import EmbeddedIndex
-from lsr.backends.validate import DocumentVector, accept_sets, check_ids, check_k, prepare_query_set
-from lsr.search.sets import SCORE_MODES
+from lsr.backends.set_base import SetIndex
+from lsr.backends.validate import (SCORE_MODES, DocumentVector, accept_sets, check_ids, check_k,
+                                   prepare_query_set)
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
 from lsr.topk import dense_top_k
 
 SETS_FILE = "sets.json"
 
 
-class EmbeddedSetIndex:
+class EmbeddedSetIndex(SetIndex):
     """Exact search over set-valued documents (see the module docstring)."""
 
-    set_valued = True  # several member vectors per document (`SparseSearcher` searches it with score_mode)
 
     def __init__(self, vocab_size: int = VOCAB_SIZE, directory: str | Path | None = None):
         self.vocab_size = int(vocab_size)
@@ -124,8 +124,6 @@ class EmbeddedSetIndex:
         return [Hit(id=self._ids[r], score=float(s), metadata=dict(self._meta[r] or {}))
                 for r, s in zip(rows.tolist(), top.tolist())]
 
-    def search_batch(self, queries: Sequence[SparseVector], k: int = 10, score_mode: str = "max") -> list[list[Hit]]:
-        return [self.search(q, k, score_mode) for q in queries]
 
     # ----------------------------------------------------------------------------- persistence
 

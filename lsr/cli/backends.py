@@ -1,28 +1,25 @@
-"""Backend flags and opening, shared by `lsr index | search` and `lsr index-images | search-images`.
+"""Index and connection flags, shared by every command that opens an index.
 
-`--backend embedded` stores the index in the directory `--index`; `--backend opensearch` writes to the
-OpenSearch index named `--index` on the node at `--url` (`--kind` picks exact ``rank_features`` or
-approximate ``seismic``).
+`--index` takes an address (`lsr.app.specs.IndexSpec`): a directory for the embedded index, or
+``opensearch://HOST:PORT/NAME``. The long form `--backend opensearch --index NAME --url URL` says the
+same. `--kind` picks exact ``rank_features`` or approximate ``seismic``; credentials and TLS options
+come from the connection flags and the environment, never from the address.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING, Literal
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
+from lsr.app.specs import BACKENDS, IndexSpec
 from lsr.backends.opensearch.connection import DEFAULT_URL, PASSWORD_ENV, URL_ENV, USER_ENV, Connection
+from lsr.errors import InvalidInputError
+from lsr.search.modes import Retrieval
 
-if TYPE_CHECKING:  # the CLI imports backends lazily, when a command needs one
-    from lsr.backends.base import SparseBackend
+if TYPE_CHECKING:
     from lsr.vocab import Vocabulary
-
-BACKENDS = ("embedded", "opensearch")
-OpenMode = Literal["open", "create", "update"]
-
-
-class BackendUnavailable(ValueError):
-    """The OpenSearch node cannot be reached (a ValueError so that `lsr` prints it without a traceback)."""
 
 
 def default_url() -> str:
@@ -74,86 +71,86 @@ def connection(args: argparse.Namespace) -> Connection:
 
 
 def add_backend_args(p: argparse.ArgumentParser, searching: bool) -> None:
-    """Add `--backend --index --kind`, the connection flags, and `--mode` (searching) or `--overwrite`
-    (indexing) to `p`."""
-    p.add_argument("--backend", choices=BACKENDS, default="embedded")
-    p.add_argument("--index", required=True, help="embedded: index directory; opensearch: index name")
+    """Add `--index` (an address), `--backend --kind`, the connection flags, and `--retrieval` (searching)
+    or `--overwrite --shards --replicas` (indexing) to `p`."""
+    p.add_argument("--index", required=True, metavar="ADDRESS",
+                   help="a directory (embedded), or opensearch://HOST:PORT/NAME; with --backend opensearch, "
+                        "the index name on the node at --url")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="embedded or opensearch (default: what --index says; a plain name is a directory)")
     add_connection_args(p)
-    p.add_argument("--kind", choices=("rank_features", "seismic"), default="rank_features",
-                   help="OpenSearch index kind: exact rank_features, or seismic sparse ANN")
+    p.add_argument("--kind", choices=("rank_features", "seismic"), default=None,
+                   help="OpenSearch index kind: exact rank_features (default), or seismic sparse ANN")
     if searching:
-        p.add_argument("--mode", choices=("exact", "two_phase", "ann"), default="exact",
-                       help="OpenSearch search mode: exact neural_sparse, the two-phase pipeline, or ANN (seismic)")
+        add_retrieval_arg(p)
     else:
         p.add_argument("--overwrite", action="store_true",
-                       help="start from an empty index (OpenSearch: drop and recreate an existing one)")
+                       help="start from an empty index (an existing one is dropped)")
         p.add_argument("--shards", type=int, default=None, help="OpenSearch: primary shards of a new index (1)")
         p.add_argument("--replicas", type=int, default=None, help="OpenSearch: replicas of a new index (0)")
 
 
+def add_retrieval_arg(p: argparse.ArgumentParser) -> None:
+    """`--retrieval exact|two_phase|ann` (`--mode` is its earlier name)."""
+    p.add_argument("--retrieval", "--mode", dest="retrieval", choices=("exact", "two_phase", "ann"), default="exact",
+                   help="how OpenSearch finds candidates: exact neural_sparse, the two-phase pipeline, or ANN "
+                        "(a seismic index); the embedded index is exact")
+
+
+def index_spec(args: argparse.Namespace) -> IndexSpec:
+    """The `IndexSpec` the flags describe: `--index` as an address, or `--backend opensearch --index NAME
+    --url URL --kind KIND`."""
+    address = IndexSpec.parse(args.index) if "://" in str(args.index) else None
+    backend = getattr(args, "backend", None)
+    kind = getattr(args, "kind", None)
+    if address is not None:
+        if backend not in (None, address.backend):
+            raise InvalidInputError(f"--index {args.index} is an {address.backend} address, but --backend says "
+                                    f"{backend}; give one of them.")
+        if getattr(args, "url", None) and args.url != address.url:
+            raise InvalidInputError(f"--index {args.index} names its node; leave out --url {args.url}.")
+        return replace(address, kind=kind) if kind else address
+    if backend in (None, "embedded"):
+        return IndexSpec("embedded", str(args.index))
+    return IndexSpec(backend, str(args.index), connection(args).url, kind or "rank_features")
+
+
 def describe(args: argparse.Namespace) -> str:
     """Where the index named by the backend flags lives, for messages."""
-    if args.backend == "embedded":
-        return str(args.index)
-    return f"OpenSearch index {args.index!r} at {connection(args).url}"
+    return index_spec(args).describe()
 
 
-def search_options(args: argparse.Namespace) -> dict:
-    """Keyword arguments for `backend.search` from the flags (`mode` for OpenSearch only)."""
-    return {} if args.backend == "embedded" else {"mode": getattr(args, "mode", "exact")}
+def retrieval(args: argparse.Namespace) -> Retrieval:
+    """The `Retrieval` of `--retrieval` (exact where the command has no such flag)."""
+    return Retrieval(getattr(args, "retrieval", None) or "exact")
 
 
-def open_backend(args: argparse.Namespace, vocab: Vocabulary | None, mode: OpenMode = "open",
-                 vocab_size: int | None = None, missing_hint: str = "build it first") -> SparseBackend:
-    """The backend named by `args.backend` / `args.index` (and `args.url`, `args.kind` for OpenSearch).
+def open_index_from_args(args: argparse.Namespace, vocab: "Vocabulary | None" = None, *, sets: bool = False,
+                         missing_hint: str = "build it first"):
+    """The existing index the flags name (`lsr.app.open_index`), with the connection flags' credentials."""
+    from lsr.app.open import open_index
 
-    `mode`: "open" an existing index (FileNotFoundError with `missing_hint` when there is none),
-    "create" an empty one (an existing OpenSearch index is kept unless `args.overwrite`), or "update":
-    open it when it exists, else create it. `vocab_size`, when given, must match an existing embedded
-    index. `vocab` names the OpenSearch ``rank_features`` (WordPiece) features.
-    """
-    if args.backend == "embedded":
-        return _open_embedded(args, mode, vocab_size, missing_hint)
-    if args.backend != "opensearch":
-        raise ValueError(f"Unknown backend {args.backend!r}; choose one of {', '.join(BACKENDS)}.")
-    return _open_opensearch(args, vocab, mode, vocab_size, missing_hint)
+    spec = index_spec(args)
+    return open_index(spec, connection=connection_for(args, spec), vocab=vocab, sets=sets, missing_hint=missing_hint)
 
 
-def _open_embedded(args: argparse.Namespace, mode: OpenMode, vocab_size: int | None,
-                   missing_hint: str) -> SparseBackend:
-    from pathlib import Path
-
-    from lsr.backends.embedded import EmbeddedIndex
-
-    directory = Path(args.index)
-    exists = (directory / "index.json").is_file()
-    if mode == "create" or (mode == "update" and (not exists or getattr(args, "overwrite", False))):
-        return EmbeddedIndex(directory=directory) if vocab_size is None else EmbeddedIndex(vocab_size, directory=directory)
-    if not exists and mode == "open":
-        raise FileNotFoundError(f"No embedded index in {directory}; {missing_hint}.")
-    index = EmbeddedIndex.load(directory, mmap=mode == "open")
-    if vocab_size is not None and index.vocab_size != vocab_size:
-        raise ValueError(f"{directory} holds vectors over {index.vocab_size} tokens, the encoder gives "
-                         f"{vocab_size}; use a new --index directory or --overwrite.")
-    return index
+def connection_for(args: argparse.Namespace, spec: IndexSpec) -> "Connection | None":
+    """The connection to the spec's node with the flags' credentials and TLS options (None: embedded)."""
+    if spec.backend == "embedded":
+        return None
+    return replace(connection(args), url=spec.url)
 
 
-def _open_opensearch(args: argparse.Namespace, vocab: Vocabulary | None, mode: OpenMode,
-                     vocab_size: int | None, missing_hint: str) -> SparseBackend:
-    from lsr.backends.opensearch import NodeUnavailableError, OpenSearchIndex
+def add_query_args(p: argparse.ArgumentParser) -> None:
+    """The positional query (its words make ONE query, in every command) and `--query` for more."""
+    p.add_argument("words", nargs="*", metavar="QUERY",
+                   help="the words of one query (quote them or not); more queries with --query")
+    p.add_argument("-q", "--query", action="append", default=[], metavar="TEXT", help="another query (repeatable)")
 
-    if vocab is not None and vocab_size is not None and vocab_size > len(vocab):
-        raise ValueError(f"Vectors over {vocab_size} tokens cannot be named with a {len(vocab)}-token vocabulary.")
-    conn = connection(args)
-    index = OpenSearchIndex(conn, index=args.index, kind=args.kind, vocab=vocab)
-    try:
-        if mode == "open":
-            if not index.exists():
-                raise FileNotFoundError(f"No {describe(args)}; {missing_hint}.")
-        else:  # create and update: an existing index is kept (and its mapping checked) unless --overwrite
-            index.create(overwrite=bool(getattr(args, "overwrite", False)), dense_dim=getattr(args, "dense_dim", None),
-                         shards=getattr(args, "shards", None), replicas=getattr(args, "replicas", None))
-    except NodeUnavailableError as exc:
-        raise BackendUnavailable(f"Cannot reach OpenSearch at {conn.url}; start the local node with "
-                                 "`lsr opensearch start` or pass --url / set OPENSEARCH_URL.") from exc
-    return index
+
+def queries(args: argparse.Namespace) -> list[str]:
+    """The query texts of `add_query_args`: the positional words as one, then each --query."""
+    texts = ([" ".join(args.words)] if args.words else []) + list(args.query)
+    if not texts:
+        raise InvalidInputError("give a query: lsr search WORDS... (or --query TEXT)")
+    return texts

@@ -10,7 +10,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from lsr.cli.backends import BACKENDS, add_connection_args
+from lsr.cli.backends import BACKENDS, add_connection_args, add_retrieval_arg
 
 log = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -19,12 +19,12 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="the search page of an index (--index), or a D2S model's sparse encoding "
                                      "endpoint for OpenSearch ML Commons (--model alone)")
-    p.add_argument("--index", default=None, help="serve the search page of this index (embedded: directory; "
-                                                 "opensearch: index name)")
-    p.add_argument("--backend", choices=BACKENDS, default="embedded")
-    p.add_argument("--kind", choices=("rank_features", "seismic"), default="rank_features")
-    p.add_argument("--mode", choices=("exact", "two_phase", "ann"), default="exact",
-                   help="OpenSearch search mode for the page's searches")
+    p.add_argument("--index", default=None, metavar="ADDRESS",
+                   help="serve the search page of this index: a directory, or opensearch://HOST:PORT/NAME (or the "
+                        "name with --backend opensearch --url URL)")
+    p.add_argument("--backend", choices=BACKENDS, default=None)
+    p.add_argument("--kind", choices=("rank_features", "seismic"), default=None)
+    add_retrieval_arg(p)
     p.add_argument("--state", default=None, help="the image index's state directory (as for lsr search-images)")
     p.add_argument("--model", default=None, help="D2S model directory: the encoding endpoint alone, or with --index "
                                                  "the model that encodes the page's queries")
@@ -70,37 +70,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def encoding_app(args: argparse.Namespace):
-    from lsr.encoders.sparse import D2SEncoder
+    from lsr.app.open import load_encoder
     from lsr.serve import ServeConfig, create_app
 
-    encoder = D2SEncoder.from_pretrained(args.model, device=args.device)
+    encoder = load_encoder(args.model, device=args.device)
     encoder.dense  # load the dense encoder now, so the first request does not pay for it
     return create_app(encoder, ServeConfig(max_texts=args.max_texts, max_batch=args.max_batch))
 
 
 def search_app(args: argparse.Namespace):
     """The search page of `args.index`: an image index (its images.json, or --encoder) or a D2S model's index."""
-    from lsr.cli.backends import open_backend, search_options
-    from lsr.cli.images import SETTINGS, open_image_searcher, state_dir
+    from lsr.app.folders import SETTINGS, folder_settings, state_dir
+    from lsr.app.open import load_encoder
+    from lsr.cli.backends import connection_for, index_spec, open_index_from_args, retrieval
+    from lsr.cli.images import open_image_searcher
+    from lsr.search import SparseSearcher
     from lsr.serve.files import ImageFiles
     from lsr.serve.page import create_search_app
     from lsr.serve.search import SearchService
 
     if args.token == "auto":
         args.token = secrets.token_urlsafe(24)
+    spec = index_spec(args)
+    conn = connection_for(args, spec)
     settings: dict = {}
-    if args.encoder or (state_dir(args) / SETTINGS).is_file() or not args.model:
-        searcher, settings = open_image_searcher(args)
+    if args.encoder or (state_dir(spec, args.state, conn) / SETTINGS).is_file() or not args.model:
+        searcher = open_image_searcher(args)
+        settings = folder_settings(spec, args.state, conn)
     else:
-        from lsr.encoders.sparse import D2SEncoder
-        from lsr.search import SparseSearcher
-
-        encoder = D2SEncoder.from_pretrained(args.model, device=args.device)
-        searcher = SparseSearcher(open_backend(args, encoder.vocab, "open", missing_hint="build it with lsr index"),
+        encoder = load_encoder(args.model, device=args.device)
+        searcher = SparseSearcher(open_index_from_args(args, encoder.vocab, missing_hint="build it with lsr index"),
                                   encoder)
     roots = args.root or ([settings["folder"]] if settings.get("folder") else [])
     cache = Path(args.thumbs) if args.thumbs else \
         Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lsr" / "thumbs"
     files = ImageFiles(roots, cache) if roots else None
-    service = SearchService(searcher, files, search_options=search_options(args))
+    service = SearchService(searcher, files, retrieval=retrieval(args))
     return create_search_app(service, files, token=args.token)

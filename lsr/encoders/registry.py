@@ -5,13 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from lsr.encoders.base import ImageTextEncoder, SparseImageEncoder, TextEncoder
+from lsr.encoders.names import IMAGE_ENCODERS
 
-IMAGE_ENCODERS: dict[str, str] = {
-    "efficientnet-labels": "EfficientNet-Lite0 ImageNet classes -> class-name tokens (sparse, offline, no D2S)",
-    "blip": "BLIP ITC via transformers from a local directory (dense; needs a D2S model)",
-    "lavis-blip": "BLIP base via LAVIS from a local checkpoint (dense; needs a D2S model; runs in the LAVIS environment)",
-    "lavis-albef": "ALBEF via LAVIS from a local checkpoint (dense; needs a D2S model; runs in the LAVIS environment)",
-}
+__all__ = ["IMAGE_ENCODERS", "load_dense_encoder", "load_image_encoder"]
 
 
 def load_image_encoder(name: str, path: str | Path | None = None, device: str | None = None,

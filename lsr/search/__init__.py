@@ -1,6 +1,7 @@
-"""Search: query text -> sparse encoder -> any backend -> ranked hits, and the scoring modes built on it.
+"""Search: query text -> sparse encoder -> any index -> ranked hits, and the scoring modes built on it.
 
-- `searcher.py`: `SparseSearcher`, one sparse dot product per query (the single-vector mode).
+- `searcher.py`: `SparseSearcher` (alias `Searcher`): one call per query, typed scoring modes.
+- `modes.py`: the scoring modes (`Rerank`, `Hybrid`, `SetScoring`) and `Retrieval` (exact / two-phase / ANN).
 - `tokens.py`: document token vectors kept beside an index, for late interaction.
 - `rerank.py`: two-stage retrieval: sparse candidates re-scored by dense cosine, token-level late
   interaction (TGDT) or an image-text matching head. (Dense re-ranking and hybrid fusion run inside
@@ -8,6 +9,7 @@
 - `sets.py`: set-of-embeddings items (DivE's smooth-Chamfer; max / sum / avg over members).
 """
 
-from lsr.search.searcher import SparseSearcher
+from lsr.search.modes import Hybrid, Rerank, Retrieval, SetScoring, parse_mode
+from lsr.search.searcher import Searcher, SparseSearcher
 
-__all__ = ["SparseSearcher"]
+__all__ = ["Hybrid", "Rerank", "Retrieval", "Searcher", "SetScoring", "SparseSearcher", "parse_mode"]

@@ -17,9 +17,9 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from lsr.backends.base import Hit, rescore
+from lsr.backends.validate import SCORE_MODES
 
 SET_SIMILARITIES = ("smooth_chamfer", "max", "mean")
-SCORE_MODES = ("max", "sum", "avg")
 
 
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:

@@ -6,9 +6,10 @@ paging, and "more like this" (an indexed image's own sparse vector as the query)
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from lsr.search.modes import Hybrid, Mode, Rerank, Retrieval
 from lsr.serve.app import HttpError
 
 if TYPE_CHECKING:
@@ -16,10 +17,10 @@ if TYPE_CHECKING:
     from lsr.search import SparseSearcher
     from lsr.serve.files import ImageFiles
 
-# mode name -> searcher options; the dense modes are offered when the index keeps dense vectors
-BASE_MODES = {"expanded": {"expand": True}, "no-expansion": {"expand": False}}
-DENSE_MODES = {"rerank-dense": {"expand": True, "rerank": "dense", "candidates": 100},
-               "hybrid": {"expand": True, "hybrid": "min_max:0.5", "depth": 100}}
+# the page's mode name -> (expand, scoring mode); the dense modes are offered when the index keeps dense vectors
+BASE_MODES: dict[str, tuple[bool, Mode | None]] = {"expanded": (True, None), "no-expansion": (False, None)}
+DENSE_MODES: dict[str, tuple[bool, Mode | None]] = {"rerank-dense": (True, Rerank("dense", candidates=100)),
+                                                    "hybrid": (True, Hybrid("min_max", weight=0.5, depth=100))}
 
 
 @dataclass
@@ -35,11 +36,11 @@ class SearchService:
     """Searches for the page and the JSON API; bad parameters raise `HttpError` with a 4xx status."""
 
     def __init__(self, searcher: "SparseSearcher", files: "ImageFiles | None" = None, config: PageConfig | None = None,
-                 search_options: dict[str, Any] | None = None):
-        """`search_options` go to every backend search (e.g. OpenSearch ``mode="two_phase"``)."""
+                 retrieval: Retrieval = Retrieval()):
+        """`retrieval` applies to every search (e.g. OpenSearch's ``Retrieval("two_phase")``)."""
         self.searcher, self.files = searcher, files
         self.config = config or PageConfig()
-        self.options = dict(search_options or {})
+        self.retrieval = retrieval
         dense = getattr(searcher.backend, "dense_dim", None) is not None and hasattr(searcher.encoder,
                                                                                       "encode_query_dense")
         self.modes = {**BASE_MODES, **(DENSE_MODES if dense else {})}
@@ -58,12 +59,12 @@ class SearchService:
         if mode not in self.modes:
             raise HttpError(422, f"mode {mode!r} is not offered by this index; choose one of {', '.join(self.modes)}.")
         k, page = self._paging(k, page)
-        options = dict(self.modes[mode])
+        expand, scoring = self.modes[mode]
         started = time.perf_counter()
-        query = self.searcher.encode_query(text, options["expand"])
-        if "candidates" in options:
-            options["candidates"] = max(options["candidates"], k * (page + 1))
-        hits = self.searcher.search(text, k=k * (page + 1) + 1, **options, **self.options)
+        query = self.searcher.encode_query(text, expand)
+        if isinstance(scoring, Rerank):
+            scoring = replace(scoring, candidates=max(scoring.candidates, k * (page + 1) + 1))
+        hits = self.searcher.search(text, k=k * (page + 1) + 1, expand=expand, mode=scoring, retrieval=self.retrieval)
         took = (time.perf_counter() - started) * 1000
         expansion = self.searcher.encoder.decode(query, self.config.expansion_tokens)
         return {"query": text, "mode": mode, "k": k, "page": page, "took_ms": round(took, 2),
@@ -76,7 +77,7 @@ class SearchService:
         k, page = self._paging(k, page)
         started = time.perf_counter()
         try:
-            hits = self.searcher.more_like_this(doc_id, k=k * (page + 1) + 1, **self.options)
+            hits = self.searcher.more_like_this(doc_id, k=k * (page + 1) + 1, retrieval=self.retrieval)
         except KeyError:
             raise HttpError(404, f"No document {doc_id!r} in this index.") from None
         took = (time.perf_counter() - started) * 1000
@@ -102,7 +103,7 @@ class SearchService:
         meta = hit.metadata or {}
         path = meta.get("path")
         where = self.files.url_path(path) if self.files is not None else None
-        tokens = self.searcher.top_tokens(hit, self.config.tokens_per_hit)
+        tokens = hit.top_tokens(self.config.tokens_per_hit)
         return {"rank": rank, "id": hit.id, "score": round(float(hit.score), 6),
                 "path": path, "caption": meta.get("caption"), "file_size": meta.get("file_size"),
                 "width": meta.get("width"), "height": meta.get("height"),

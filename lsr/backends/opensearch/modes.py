@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
@@ -115,10 +116,8 @@ class OpenSearchModes:
         body["rescore"] = rescore_clause(q, self.dense_field, candidates)
         response = read_with_retries(self.client, self.client.search, index=self.index_name, body=body)
         hits = self._hits(response, sent, scale, explain)
-        for hit, raw in zip(hits, response["hits"]["hits"]):
-            hit.score = float(raw["_score"]) - 1.0  # the script adds 1 (scores must not be negative)
-            hit.stages = {"dense": hit.score}
-        return hits
+        scores = [float(raw["_score"]) - 1.0 for raw in response["hits"]["hits"]]  # the script adds 1 (never < 0)
+        return [replace(hit, score=score, stages={"dense": score}) for hit, score in zip(hits, scores)]
 
     def _search_hybrid(self, query: SparseVector, q: np.ndarray, k: int, fusion: Fusion, depth: int, explain: bool,
                        mode: str = "exact", method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
@@ -134,11 +133,9 @@ class OpenSearchModes:
             body["explain"] = True  # the pipeline's hybrid_score_explanation fills each hit's parts
         response = read_with_retries(self.client, self.client.search, index=self.index_name, body=body)
         hits = self._hits(response, sent, scale, explain)
-        for hit, raw in zip(hits, response["hits"]["hits"]):
-            hit.score = float(raw["_score"])  # fused scores carry no query-weight scale
-            if explain:
-                hit.stages = hybrid_parts(raw.get("_explanation"), scale)
-        return hits
+        return [replace(hit, score=float(raw["_score"]),  # fused scores carry no query-weight scale
+                        stages=hybrid_parts(raw.get("_explanation"), scale) if explain else hit.stages)
+                for hit, raw in zip(hits, response["hits"]["hits"])]
 
     @staticmethod
     def _exact_only(mode: str, what: str) -> None:

@@ -15,18 +15,17 @@ from lsr.backends.opensearch.client import connect, load_definition, read_with_r
 from lsr.backends.opensearch.features import FeatureNaming
 from lsr.backends.opensearch.index import TOP_LEVEL_METADATA
 from lsr.backends.opensearch.query import QueryRules, build_query
-from lsr.backends.validate import DocumentVector, accept_sets, check_k, prepare_query_set
-from lsr.search.sets import SCORE_MODES
+from lsr.backends.set_base import SetIndex
+from lsr.backends.validate import SCORE_MODES, DocumentVector, accept_sets, check_k, prepare_query_set
 from lsr.sparse import SparseBatch, SparseVector
 from lsr.vocab import Vocabulary
 
 FIELD = "members"
 
 
-class OpenSearchSetIndex:
+class OpenSearchSetIndex(SetIndex):
     """One OpenSearch index of set-valued documents (see the module docstring)."""
 
-    set_valued = True  # several member vectors per document (`SparseSearcher` searches it with score_mode)
 
     def __init__(self, client_or_url, index: str = "lsr-sets", vocab: Vocabulary | None = None,
                  rules: QueryRules | None = None):
@@ -128,5 +127,3 @@ class OpenSearchSetIndex:
             hits.append(Hit(id=h["_id"], score=float(h["_score"]) / divide, metadata={**source.pop("meta", {}), **source}))
         return hits
 
-    def search_batch(self, queries: Sequence[SparseVector], k: int = 10, score_mode: str = "max") -> list[list[Hit]]:
-        return [self.search(q, k, score_mode) for q in queries]

@@ -1,0 +1,177 @@
+"""Open what a description names: an index from its address, an encoder from a model directory or name.
+
+These are the only functions that turn user-given addresses and names into objects; the command line,
+the search page, the benchmarks and Python users all go through them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lsr.app.specs import IndexSpec, NewIndex
+from lsr.errors import BackendUnavailableError, IndexNotFoundError, InvalidInputError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    from lsr.backends.base import SparseBackend
+    from lsr.backends.opensearch.connection import Connection
+    from lsr.backends.set_base import SetIndex
+    from lsr.encoders.sparse import SparseEncoder
+    from lsr.vocab import Vocabulary
+
+
+def open_index(address: "str | Path | IndexSpec", *, create: bool = False, overwrite: bool = False,
+               new: NewIndex | None = None, connection: "Connection | None" = None,
+               vocab: "Vocabulary | None" = None, sets: bool = False,
+               missing_hint: str = "build it first (`lsr index` or `lsr index-images`)") -> "SparseBackend | SetIndex":
+    """The index at `address` (`IndexSpec.parse`: a directory, or ``opensearch://HOST:PORT/INDEX``).
+
+    By default it must exist (`IndexNotFoundError`, with `missing_hint`). `create=True` opens it when it
+    exists, else makes it as `new` says; `overwrite=True` starts from an empty index (an existing one is
+    dropped). An existing index whose vocabulary size differs from ``new.vocab_size`` is refused.
+    `connection` carries OpenSearch credentials and TLS options (default: from the environment);
+    `vocab` names OpenSearch's WordPiece features; `sets=True` opens a set index (`SetIndex`).
+    """
+    spec = IndexSpec.parse(address)
+    new = new or NewIndex()
+    if spec.backend == "embedded":
+        if sets:
+            return _embedded_sets(spec, create or overwrite, new)
+        return _embedded(spec, create, overwrite, new, missing_hint)
+    return _opensearch(spec, create, overwrite, new, connection, vocab, sets, missing_hint)
+
+
+def _embedded(spec: IndexSpec, create: bool, overwrite: bool, new: NewIndex, missing_hint: str) -> "SparseBackend":
+    from lsr.backends.embedded import EmbeddedIndex
+
+    directory = Path(spec.name)
+    exists = (directory / "index.json").is_file()
+    if overwrite or (create and not exists):
+        return EmbeddedIndex(directory=directory) if new.vocab_size is None else \
+            EmbeddedIndex(new.vocab_size, directory=directory)
+    if not exists:
+        raise IndexNotFoundError(f"No embedded index in {directory}; {missing_hint}.")
+    index = EmbeddedIndex.load(directory, mmap=not create)
+    if new.vocab_size is not None and index.vocab_size != new.vocab_size:
+        raise InvalidInputError(f"{directory} holds vectors over {index.vocab_size} tokens, the encoder gives "
+                                f"{new.vocab_size}; use a new index directory or overwrite it (--overwrite).")
+    return index
+
+
+def _embedded_sets(spec: IndexSpec, create: bool, new: NewIndex) -> "SetIndex":
+    from lsr.backends.embedded_sets import EmbeddedSetIndex
+
+    if create:
+        return EmbeddedSetIndex(directory=spec.name) if new.vocab_size is None else \
+            EmbeddedSetIndex(vocab_size=new.vocab_size, directory=spec.name)
+    return EmbeddedSetIndex.load(spec.name)
+
+
+def _opensearch(spec: IndexSpec, create: bool, overwrite: bool, new: NewIndex, connection: "Connection | None",
+                vocab: "Vocabulary | None", sets: bool, missing_hint: str) -> "SparseBackend | SetIndex":
+    from lsr.backends.opensearch import NodeUnavailableError, OpenSearchIndex
+    from lsr.backends.opensearch.connection import Connection
+
+    if vocab is not None and new.vocab_size is not None and new.vocab_size > len(vocab):
+        raise InvalidInputError(f"Vectors over {new.vocab_size} tokens cannot be named with a {len(vocab)}-token "
+                                "vocabulary.")
+    conn = connection if connection is not None else Connection.from_env(spec.url)
+    if spec.url and conn.url != spec.url:
+        conn = _with_url(conn, spec.url)
+    try:
+        if sets:
+            from lsr.backends.opensearch.sets import OpenSearchSetIndex
+
+            set_index = OpenSearchSetIndex(conn, index=spec.name, vocab=vocab)
+            if create or overwrite:
+                set_index.create(overwrite=overwrite)
+            return set_index
+        index = OpenSearchIndex(conn, index=spec.name, kind=spec.kind, vocab=vocab)
+        if create or overwrite:  # an existing index is kept (and its mapping checked) unless overwrite
+            index.create(overwrite=overwrite, dense_dim=new.dense_dim, shards=new.shards, replicas=new.replicas)
+        elif not index.exists():
+            raise IndexNotFoundError(f"No {spec.describe()}; {missing_hint}.")
+    except NodeUnavailableError as exc:
+        raise BackendUnavailableError(f"Cannot reach OpenSearch at {conn.url}; start the local node with "
+                                      "`lsr opensearch start` or pass --url / set OPENSEARCH_URL.") from exc
+    return index
+
+
+def _with_url(conn: "Connection", url: str) -> "Connection":
+    from dataclasses import replace
+
+    return replace(conn, url=url)
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """Which query / document encoder to build, from local files only.
+
+    `model`: a D2S model directory (its config records the frozen dense encoder it was trained on);
+    `image_encoder`: a registered image encoder name (``efficientnet-labels`` needs no model; ``blip``,
+    ``lavis-blip``, ``lavis-albef`` need `model` and their weights at `image_encoder_path`).
+    `dense_encoder` / `dense_encoder_path` replace the text encoder the model records (same dimension).
+    """
+
+    model: str | None = None
+    image_encoder: str | None = None
+    image_encoder_path: str | None = None
+    tokenizer_dir: str | None = None
+    dense_encoder: str | None = None
+    dense_encoder_path: str | None = None
+    device: str | None = None
+
+
+def load_encoder(spec: "str | Path | EncoderSpec", *, device: str | None = None) -> "SparseEncoder":
+    """The sparse encoder a spec names: a D2S model directory (``"runs/demo/model"``), an image encoder
+    name (``"efficientnet-labels"``), or an `EncoderSpec`. A model saved with inference-free queries keeps
+    its query table whatever dense encoder is given."""
+    if not isinstance(spec, EncoderSpec):
+        from lsr.encoders.names import IMAGE_ENCODERS
+
+        text = str(spec)
+        spec = EncoderSpec(image_encoder=text) if text in IMAGE_ENCODERS else EncoderSpec(model=text)
+    device = device or spec.device
+    if spec.image_encoder is not None:
+        return _image_sparse_encoder(spec, device)
+    if spec.model is None:
+        raise InvalidInputError("No encoder named: give a D2S model directory (--model) or an image encoder "
+                                "(--encoder).")
+    from lsr.encoders.sparse import D2SEncoder
+
+    _check_model_dir(spec.model)
+    dense = None
+    if spec.dense_encoder or spec.dense_encoder_path:
+        from lsr.encoders.registry import load_dense_encoder
+
+        dense = load_dense_encoder(spec.dense_encoder or "minilm", spec.dense_encoder_path, device, spec.tokenizer_dir)
+    encoder = D2SEncoder.from_pretrained(spec.model, dense=dense, device=device)
+    if dense is None and not encoder.model.config.dense_encoder:  # older models record none: MiniLM, as before
+        from lsr.encoders.registry import load_dense_encoder
+
+        encoder._set_dense(load_dense_encoder("minilm", None, device))
+    return encoder
+
+
+def _image_sparse_encoder(spec: EncoderSpec, device: str | None) -> "SparseEncoder":
+    from lsr.encoders.base import SparseImageEncoder
+    from lsr.encoders.registry import load_image_encoder
+    from lsr.encoders.sparse import D2SEncoder, LabelTokenEncoder
+
+    image = load_image_encoder(spec.image_encoder, spec.image_encoder_path, device, spec.tokenizer_dir)
+    if isinstance(image, SparseImageEncoder):
+        return LabelTokenEncoder(image)
+    if spec.model is None:
+        raise InvalidInputError(f"Encoder {spec.image_encoder!r} needs the D2S model the index was built with "
+                                "(--model DIR).")
+    from lsr.d2s.model import D2SModel
+
+    _check_model_dir(spec.model)
+    return D2SEncoder(D2SModel.from_pretrained(spec.model), image, vocab=image.vocab)
+
+
+def _check_model_dir(path: str) -> None:
+    if not (Path(path) / "config.json").is_file():
+        raise ModelNotFoundError(f"{path} is not a saved D2S model (no config.json); train one with `lsr train` or "
+                                 "`lsr demo`, or give the directory it was saved to.")
