@@ -17,11 +17,15 @@ class InvalidInputError(LsrError, ValueError):
     """An argument, a query, a document or a file's content breaks a rule (the message names it)."""
 
 
-class IndexNotFoundError(LsrError, FileNotFoundError):
+class MissingFileError(LsrError, FileNotFoundError):
+    """A file or directory the call needs is not there (the message names it and where it comes from)."""
+
+
+class IndexNotFoundError(MissingFileError):
     """No index at the given address (an empty directory, an absent OpenSearch index)."""
 
 
-class ModelNotFoundError(LsrError, FileNotFoundError):
+class ModelNotFoundError(MissingFileError):
     """No saved model at the given directory."""
 
 
@@ -31,6 +35,10 @@ class BackendUnavailableError(LsrError, ConnectionError):
 
 class IndexLockedError(LsrError, RuntimeError):
     """Another process is writing this embedded index."""
+
+
+class ServiceError(LsrError, RuntimeError):
+    """A server or a service the library drives failed (a node, a remote model, a bulk request)."""
 
 
 class ProvenanceError(LsrError, ValueError):

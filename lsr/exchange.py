@@ -16,6 +16,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from lsr.errors import InvalidInputError
 from lsr.sparse import SparseBatch, SparseVector
 
 from lsr.vocab import Vocabulary
@@ -32,11 +33,11 @@ def write_jsonl(path: str | Path, ids: Sequence[str], vectors: SparseBatch, voca
                 quantize: int | None = None) -> int:
     """Write vectors as JSON lines plus the naming sidecar; returns the number of lines written."""
     if naming not in NAMINGS:
-        raise ValueError(f"Unknown token naming {naming!r}; choose one of {NAMINGS}.")
+        raise InvalidInputError(f"Unknown token naming {naming!r}; choose one of {NAMINGS}.")
     if naming == "wordpiece" and vocab is None:
-        raise ValueError("Token naming 'wordpiece' needs a Vocabulary.")
+        raise InvalidInputError("Token naming 'wordpiece' needs a Vocabulary.")
     if len(ids) != len(vectors) or (contents is not None and len(contents) != len(ids)):
-        raise ValueError("ids, vectors and contents must have the same length.")
+        raise InvalidInputError("ids, vectors and contents must have the same length.")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
@@ -66,7 +67,7 @@ def iter_jsonl(path: str | Path, vocab: Vocabulary | None = None) -> Iterator[tu
     weights_desc = meta.get("weights", "float32")
     scale = 1.0 / float(weights_desc[len("int round(w*"):-1]) if weights_desc.startswith("int round(w*") else 1.0
     if naming == "wordpiece" and vocab is None:
-        raise ValueError(f"{path} names tokens by WordPiece string; pass the Vocabulary to read it.")
+        raise InvalidInputError(f"{path} names tokens by WordPiece string; pass the Vocabulary to read it.")
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -76,7 +77,7 @@ def iter_jsonl(path: str | Path, vocab: Vocabulary | None = None) -> Iterator[tu
                 vector = record["vector"]
                 ids = [vocab.id(t) for t in vector] if naming == "wordpiece" else [int(t) for t in vector]
             except (json.JSONDecodeError, KeyError, ValueError) as exc:
-                raise ValueError(f"{path}:{n}: not a valid vector record ({exc}).") from exc
+                raise InvalidInputError(f"{path}:{n}: not a valid vector record ({exc}).") from exc
             weights = np.asarray(list(vector.values()), dtype=np.float32) * scale
             yield str(record["id"]), record.get("contents", ""), SparseVector(np.asarray(ids, np.int32), weights)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lsr.errors import InvalidInputError
 from lsr.sparse import SparseVector
 from lsr.topk import top_k
 
@@ -22,13 +23,13 @@ PRUNE_TYPES = ("top_k", "max_ratio", "alpha_mass", "abs_value")
 def prune(vector: SparseVector, prune_type: str, value: float) -> SparseVector:
     """Apply one pruning rule; the result keeps the surviving tokens' weights unchanged."""
     if prune_type not in PRUNE_TYPES:
-        raise ValueError(f"Unknown prune type {prune_type!r}; choose one of {', '.join(PRUNE_TYPES)}.")
+        raise InvalidInputError(f"Unknown prune type {prune_type!r}; choose one of {', '.join(PRUNE_TYPES)}.")
     if vector.nnz == 0:
         return vector
     w = vector.weights
     if prune_type == "top_k":
         if value < 1 or int(value) != value:
-            raise ValueError(f"top_k pruning needs a positive integer k, got {value}.")
+            raise InvalidInputError(f"top_k pruning needs a positive integer k, got {value}.")
         kept, _ = top_k(np.arange(w.size), w, int(value))  # ids are sorted, so position order is id order
         keep = np.zeros(w.size, dtype=bool)
         keep[kept] = True
@@ -45,7 +46,7 @@ def prune(vector: SparseVector, prune_type: str, value: float) -> SparseVector:
         keep[order[:n_keep]] = True
     else:
         if value < 0:
-            raise ValueError(f"abs_value pruning needs a non-negative threshold, got {value}.")
+            raise InvalidInputError(f"abs_value pruning needs a non-negative threshold, got {value}.")
         keep = w >= value
     return SparseVector(vector.ids[keep], w[keep])
 
@@ -57,4 +58,4 @@ def cap_terms(vector: SparseVector, max_terms: int) -> SparseVector:
 
 def _check_unit(prune_type: str, value: float) -> None:
     if not 0 <= value <= 1:
-        raise ValueError(f"{prune_type} pruning needs a ratio in [0, 1], got {value}.")
+        raise InvalidInputError(f"{prune_type} pruning needs a ratio in [0, 1], got {value}.")

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from lsr.errors import InvalidInputError
 from lsr.project import project_root
 
 REPRODUCE_FILE = "results/reproduce.yaml"
@@ -40,7 +41,7 @@ def load_rows(path: str | Path | None = None) -> list[dict[str, Any]]:
     rows = yaml.safe_load(path.read_text(encoding="utf-8"))["rows"]
     names = [r["name"] for r in rows]
     if len(set(names)) != len(names):
-        raise ValueError(f"{path} repeats row names: {sorted({n for n in names if names.count(n) > 1})}.")
+        raise InvalidInputError(f"{path} repeats row names: {sorted({n for n in names if names.count(n) > 1})}.")
     return rows
 
 
@@ -50,7 +51,7 @@ def measured(row: dict[str, Any], source: Path) -> dict[str, float]:
     if "pattern" in row:
         match = re.search(row["pattern"], text)
         if match is None:
-            raise ValueError(f"pattern not found in {source}")
+            raise InvalidInputError(f"pattern not found in {source}")
         return {str(i): float(g.replace(",", "")) for i, g in enumerate(match.groups())}
     node: Any = json.loads(text)
     for part in filter(None, row.get("key", "").split("/")):  # no key: paths from the record's root
@@ -119,7 +120,7 @@ def reproduce(only: Sequence[str] = (), check_only: bool = True, path: str | Pat
     if only:
         unknown = set(only) - {r["name"] for r in rows}
         if unknown:
-            raise ValueError(f"No rows named {sorted(unknown)} in {REPRODUCE_FILE}; see `lsr reproduce --list`.")
+            raise InvalidInputError(f"No rows named {sorted(unknown)} in {REPRODUCE_FILE}; see `lsr reproduce --list`.")
         rows = [r for r in rows if r["name"] in only]
     outcomes, ran = [], set()
     for row in rows:

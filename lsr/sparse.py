@@ -13,6 +13,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from lsr.errors import InvalidInputError
 from lsr.vocab import VOCAB_SIZE, Vocabulary
 
 
@@ -27,13 +28,13 @@ class SparseVector:
         ids = np.asarray(self.ids, dtype=np.int32)
         weights = np.asarray(self.weights, dtype=np.float32)
         if ids.shape != weights.shape or ids.ndim != 1:
-            raise ValueError(f"ids and weights must be 1-d of equal length, got {ids.shape} and {weights.shape}.")
+            raise InvalidInputError(f"ids and weights must be 1-d of equal length, got {ids.shape} and {weights.shape}.")
         if not np.all(np.isfinite(weights)):
-            raise ValueError("Sparse vector has NaN or inf weights; check the encoder output.")
+            raise InvalidInputError("Sparse vector has NaN or inf weights; check the encoder output.")
         order = np.argsort(ids, kind="stable")
         ids, weights = ids[order], weights[order]
         if ids.size and np.any(np.diff(ids) == 0):
-            raise ValueError("Sparse vector has duplicate token ids.")
+            raise InvalidInputError("Sparse vector has duplicate token ids.")
         keep = weights != 0
         object.__setattr__(self, "ids", ids[keep])
         object.__setattr__(self, "weights", weights[keep])
@@ -48,7 +49,7 @@ class SparseVector:
         keys = list(vector)
         if keys and isinstance(keys[0], str):
             if vocab is None:
-                raise ValueError("A {token: weight} dict needs a Vocabulary to map tokens to ids.")
+                raise InvalidInputError("A {token: weight} dict needs a Vocabulary to map tokens to ids.")
             ids = [vocab.id(k) for k in keys]
         else:
             ids = [int(k) for k in keys]
@@ -76,9 +77,9 @@ class SparseBatch:
     def __init__(self, matrix: sp.spmatrix | sp.sparray, vocab_size: int = VOCAB_SIZE):
         csr = sp.csr_matrix(matrix, dtype=np.float32)
         if csr.shape[1] != vocab_size:
-            raise ValueError(f"Sparse batch has {csr.shape[1]} columns, expected vocab_size={vocab_size}.")
+            raise InvalidInputError(f"Sparse batch has {csr.shape[1]} columns, expected vocab_size={vocab_size}.")
         if csr.nnz and not np.all(np.isfinite(csr.data)):
-            raise ValueError("Sparse batch has NaN or inf weights; check the encoder output.")
+            raise InvalidInputError("Sparse batch has NaN or inf weights; check the encoder output.")
         csr.eliminate_zeros()
         csr.sort_indices()
         self.csr = csr
@@ -90,9 +91,9 @@ class SparseBatch:
             dense = dense.detach().float().cpu().numpy()
         dense = np.asarray(dense, dtype=np.float32)
         if dense.ndim != 2:
-            raise ValueError(f"Expected a 2-d (n, vocab) array, got shape {dense.shape}.")
+            raise InvalidInputError(f"Expected a 2-d (n, vocab) array, got shape {dense.shape}.")
         if not np.all(np.isfinite(dense)):
-            raise ValueError("Dense activations contain NaN or inf.")
+            raise InvalidInputError("Dense activations contain NaN or inf.")
         rows, cols = np.nonzero(dense > threshold)
         m = sp.csr_matrix((dense[rows, cols], (rows, cols)), shape=dense.shape, dtype=np.float32)
         return cls(m, vocab_size=dense.shape[1])
@@ -105,13 +106,13 @@ class SparseBatch:
         ids = np.concatenate([v.ids for v in vectors]) if vectors else np.zeros(0, np.int32)
         ws = np.concatenate([v.weights for v in vectors]) if vectors else np.zeros(0, np.float32)
         if ids.size and ids.max() >= vocab_size:
-            raise ValueError(f"Token id {int(ids.max())} is outside the vocabulary of size {vocab_size}.")
+            raise InvalidInputError(f"Token id {int(ids.max())} is outside the vocabulary of size {vocab_size}.")
         return cls(sp.csr_matrix((ws, ids, indptr), shape=(len(vectors), vocab_size)), vocab_size)
 
     @classmethod
     def vstack(cls, batches: Sequence["SparseBatch"]) -> "SparseBatch":
         if not batches:
-            raise ValueError("vstack needs at least one batch.")
+            raise InvalidInputError("vstack needs at least one batch.")
         return cls(sp.vstack([b.csr for b in batches], format="csr"), batches[0].vocab_size)
 
     @property

@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from lsr.errors import MissingFileError
+
 VOCAB_SIZE = 30522  # bert-base-uncased WordPiece
 
 
@@ -41,7 +43,7 @@ class Vocabulary:
 
         path = Path(tokenizer_dir) if tokenizer_dir is not None else default_tokenizer_dir()
         if not path.is_dir():
-            raise FileNotFoundError(f"Tokenizer directory {path} does not exist; pass a local tokenizer directory.")
+            raise MissingFileError(f"Tokenizer directory {path} does not exist; pass a local tokenizer directory.")
         self.path = path
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         self.tokens: list[str] = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))

@@ -113,8 +113,8 @@ def test_a_replaced_dense_encoder_keeps_the_inference_free_query_table(vocab, tm
     encoder = lsr.load_encoder(lsr.EncoderSpec(model=str(tmp_path / "model"), dense_encoder="minilm"))
     assert isinstance(encoder, InferenceFreeEncoder)
     query = encoder.encode_query(["a dog on the grass"])[0]
-    assert sorted(vocab.token(int(t)) for t in query.indices) == ["a", "dog", "grass", "on", "the"]
-    np.testing.assert_allclose(query.values, table[query.indices], rtol=1e-6)
+    assert sorted(vocab.token(int(t)) for t in query.ids) == ["a", "dog", "grass", "on", "the"]
+    np.testing.assert_allclose(query.weights, table[query.ids], rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------- indexing, the CLI's errors
@@ -164,7 +164,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
     assert main(["search", "a", "dog", "--index", str(tmp_path / "none"), "--model", str(tmp_path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
-    assert main(["search", "dog", "--index", "opensearch://127.0.0.1:9200/x", "--backend", "embedded"]) == 2
+    assert main(["search", "dog", "--index", "opensearch://127.0.0.1:9200/x", "--backend", "embedded", "--model",
+                 str(tmp_path)]) == 2
     assert "is an opensearch address, but --backend says embedded" in capsys.readouterr().err
     assert main(["search", "--index", str(tmp_path), "--model", str(tmp_path)]) == 2
     assert "give a query" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from lsr.d2s.static_pruning import choose_min_weight
 from lsr.d2s.train import TrainConfig, train
 from lsr.data.sources import load_pairs, load_split_spec
 from lsr.data.split import PairedSplit
+from lsr.errors import InvalidInputError
 from lsr.eval.evaluate import encode_split, evaluate_dense, evaluate_dense_head, evaluate_sparse_vectors
 from lsr.eval.report import format_table, gap_to_reference, write_json
 from lsr.eval.trec import write_qrels, write_run
@@ -58,12 +59,12 @@ def build_model(init: str, dense_dim: int, init_dir: str | None = None, hidden_d
     if init == "mlm":
         model = D2SModel.from_mlm_head(source, dense_dim)
         if hidden_dim is not None and hidden_dim != model.config.hidden_dim:
-            raise ValueError(f"The MLM head of {source} is {model.config.hidden_dim} wide; --hidden-dim "
+            raise InvalidInputError(f"The MLM head of {source} is {model.config.hidden_dim} wide; --hidden-dim "
                              f"{hidden_dim} needs init 'tied' (its principal subspace) or 'random'.")
         return model
     if init == "random":
         return D2SModel(D2SConfig(dense_dim=dense_dim, init="random", hidden_dim=hidden_dim or D2SConfig.hidden_dim))
-    raise ValueError(f"Unknown projector init {init!r}; use tied, mlm or random.")
+    raise InvalidInputError(f"Unknown projector init {init!r}; use tied, mlm or random.")
 
 
 def _warn_unscaled_lr(cfg: ExperimentConfig, model: D2SModel, lr: float, default_lr: float) -> None:
@@ -203,7 +204,7 @@ def run_inference_free(cfg: ExperimentConfig, documents: str | None, if_cfg, sho
         model = D2SModel.from_pretrained(documents)
     else:
         if not if_cfg.train_documents:
-            raise ValueError("Frozen documents need a trained D2S model: pass its directory (--documents).")
+            raise InvalidInputError("Frozen documents need a trained D2S model: pass its directory (--documents).")
         model = build_model(cfg.init, train_split.dense_dim, cfg.init_dir, cfg.hidden_dim)
         model.config.dense_encoder = cfg.dense_encoder or (PROXY_DENSE_ENCODER if cfg.data.startswith("proxy") else None)
         _warn_unscaled_lr(cfg, model, if_cfg.lr, type(if_cfg).lr)

@@ -18,6 +18,7 @@ import numpy as np
 
 from lsr.backends.validate import (DocumentVector, accept_dense, accept_documents, check_k, prepare_queries,
                                    prepare_query)
+from lsr.errors import InvalidInputError
 from lsr.sparse import SparseBatch, SparseVector
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,11 @@ class SparseBackend(ABC):
         extra: dict[str, Any] = {}
         if dense is not None:
             if self.dense_dim is None and self.count() > 0:
-                raise ValueError(f"{type(self).__name__} was built without dense vectors; index into a new index "
+                raise InvalidInputError(f"{type(self).__name__} was built without dense vectors; index into a new index "
                                  "to keep them, or leave out dense=.")
             accepted, extra["dense"] = accept_dense(ids, accepted, dense, self.dense_dim)
         elif self.dense_dim is not None and accepted.ids:
-            raise ValueError(f"This index keeps {self.dense_dim}-d dense vectors beside the sparse ones; pass "
+            raise InvalidInputError(f"This index keeps {self.dense_dim}-d dense vectors beside the sparse ones; pass "
                              "dense= (one vector per document) with every write.")
         report = self._index(accepted.ids, accepted.vectors, accepted.metadata, **extra) if accepted.ids \
             else IndexReport()
@@ -117,7 +118,7 @@ class SparseBackend(ABC):
 
     def dense_vectors(self, ids: Sequence[str]) -> np.ndarray:
         """The stored (L2-normalised) dense vectors of `ids`, in order; KeyError names an absent id."""
-        raise ValueError(f"{type(self).__name__} keeps no dense vectors.")
+        raise InvalidInputError(f"{type(self).__name__} keeps no dense vectors.")
 
     def search_reranked(self, query: SparseVector, dense_query: Any, k: int = 10, candidates: int = 100,
                         explain: bool = False, **options: Any) -> list[Hit]:
@@ -126,7 +127,7 @@ class SparseBackend(ABC):
         `stages` holds both."""
         k, candidates = check_k(k), check_k(candidates)
         if k > candidates:
-            raise ValueError(f"k ({k}) cannot exceed the stage-1 candidates ({candidates}); raise candidates.")
+            raise InvalidInputError(f"k ({k}) cannot exceed the stage-1 candidates ({candidates}); raise candidates.")
         self._check_options(options)
         query = prepare_query(query, self.vocab_size)
         if query.nnz == 0:
@@ -149,11 +150,11 @@ class SparseBackend(ABC):
         from lsr.backends.dense_rows import check_dense, dense_problem
 
         if self.dense_dim is None:
-            raise ValueError(f"{type(self).__name__} keeps no dense vectors: index with dense= to re-rank or fuse.")
+            raise InvalidInputError(f"{type(self).__name__} keeps no dense vectors: index with dense= to re-rank or fuse.")
         q = check_dense(np.asarray(dense_query, dtype=np.float32).reshape(1, -1), 1, self.dense_dim)[0]
         reason = dense_problem(q)
         if reason:
-            raise ValueError(f"The dense query is unusable: {reason}.")
+            raise InvalidInputError(f"The dense query is unusable: {reason}.")
         return q / np.linalg.norm(q)
 
     def _search_reranked(self, query: SparseVector, q: np.ndarray, k: int, candidates: int, explain: bool,
@@ -184,7 +185,7 @@ class SparseBackend(ABC):
 
     def _dense_search(self, q: np.ndarray, depth: int) -> dict[str, float]:
         """The top `depth` documents by dense similarity, {id: (1 + cos) / 2} (the k-NN plugin's score)."""
-        raise ValueError(f"{type(self).__name__} keeps no dense vectors.")
+        raise InvalidInputError(f"{type(self).__name__} keeps no dense vectors.")
 
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> int:
@@ -250,7 +251,7 @@ class SparseBackend(ABC):
         unknown = set(options) - {"mode"}
         if unknown or mode != "exact":
             what = f"option(s) {', '.join(sorted(unknown))}" if unknown else f"mode={mode!r}"
-            raise ValueError(f"{type(self).__name__} searches exactly and does not support {what}; "
+            raise InvalidInputError(f"{type(self).__name__} searches exactly and does not support {what}; "
                              "approximate and two-phase modes need the OpenSearch backend.")
 
 

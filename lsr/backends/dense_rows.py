@@ -12,14 +12,16 @@ from typing import Sequence
 
 import numpy as np
 
+from lsr.errors import InvalidInputError
+
 
 def check_dense(dense: object, n: int, dim: int | None) -> np.ndarray:
     """`dense` as a float32 (n, dim) array; a whole-call error when the shape or dimension is wrong."""
     arr = np.asarray(dense, dtype=np.float32)
     if arr.ndim != 2 or arr.shape[0] != n:
-        raise ValueError(f"dense must be one vector per document: shape ({n}, dim), got {arr.shape}.")
+        raise InvalidInputError(f"dense must be one vector per document: shape ({n}, dim), got {arr.shape}.")
     if dim is not None and arr.shape[1] != dim:
-        raise ValueError(f"This index keeps {dim}-d dense vectors; got {arr.shape[1]}-d. Encode with the "
+        raise InvalidInputError(f"This index keeps {dim}-d dense vectors; got {arr.shape[1]}-d. Encode with the "
                          "dense model that built the index.")
     return arr
 

@@ -23,6 +23,7 @@ from lsr.backends.embedded_ids import IdTable
 from lsr.backends.embedded_lock import WriterLock
 from lsr.backends.embedded_persistence import EmbeddedPersistence
 from lsr.backends.validate import check_ids
+from lsr.errors import InvalidInputError
 from lsr.topk import dense_top_k, top_k
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
 
@@ -40,7 +41,7 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
         """`batch_memory_bytes` bounds the per-chunk score memory of `search_batch`; `directory` is where
         `commit()` persists the index (None: an in-memory index, for which `commit()` does nothing)."""
         if vocab_size < 1:
-            raise ValueError(f"vocab_size must be positive, got {vocab_size}.")
+            raise InvalidInputError(f"vocab_size must be positive, got {vocab_size}.")
         self.vocab_size = int(vocab_size)
         self.batch_memory_bytes = int(batch_memory_bytes)
         # Built postings over rows [0, _built_rows).
@@ -75,12 +76,12 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
         self._check_open()
         if dense is not None and self._dense is None:
             if self._n_rows:
-                raise ValueError("This EmbeddedIndex was built without dense vectors; index into a new index "
+                raise InvalidInputError("This EmbeddedIndex was built without dense vectors; index into a new index "
                                  "to keep them, or leave out dense=.")
             self._dense = DenseRows(dense.shape[1])
         csr = vectors.csr
         if self._n_rows + len(ids) > _INT32_MAX:
-            raise ValueError("The index is limited to 2**31 - 1 rows; compact() or shard it.")
+            raise InvalidInputError("The index is limited to 2**31 - 1 rows; compact() or shard it.")
         meta_json = [json.dumps(m) if m is not None else None for m in metadata]
         self._take_writer_lock()  # a second writer is refused before anything changes
         # Mutation starts here: nothing above has touched the index.

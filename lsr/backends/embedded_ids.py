@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
+from lsr.errors import InvalidInputError
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -59,7 +61,7 @@ class IdTable:
         if isinstance(ids, pa.ChunkedArray):
             ids = ids.combine_chunks()
         if ids.null_count:
-            raise ValueError("Document ids must not be null.")
+            raise InvalidInputError("Document ids must not be null.")
         ids = ids.cast(pa.large_string())
         n = len(ids)
         if n == 0:
@@ -190,7 +192,7 @@ class IdTable:
         try:
             "".join(ids).encode()
         except UnicodeEncodeError as exc:
-            raise ValueError(f"Document ids must be encodable as UTF-8: {exc}") from None
+            raise InvalidInputError(f"Document ids must be encodable as UTF-8: {exc}") from None
         h = _hashes(ids, len(ids))
         old = self._discard(ids, h)
         start = self.n_rows
@@ -231,7 +233,7 @@ class IdTable:
             return
         keep = np.asarray(keep, dtype=bool)
         if keep.shape != (self.n_rows,):
-            raise ValueError(f"keep has shape {keep.shape}, the table has {self.n_rows} rows.")
+            raise InvalidInputError(f"keep has shape {keep.shape}, the table has {self.n_rows} rows.")
         lengths = np.diff(self._offsets)
         self._buf = self._buf[np.repeat(keep, lengths)]
         offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)

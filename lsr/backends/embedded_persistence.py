@@ -12,6 +12,7 @@ from lsr.backends.dense_rows import DenseRows
 from lsr.backends.embedded_ids import IdTable
 from lsr.backends.embedded_lock import WriterLock
 from lsr.backends.embedded_store import StoredPostings, read_postings, write_postings
+from lsr.errors import InvalidInputError
 
 
 class EmbeddedPersistence:
@@ -29,7 +30,7 @@ class EmbeddedPersistence:
         self._check_open()
         target = Path(directory) if directory is not None else self.directory
         if target is None:
-            raise ValueError("This in-memory index has no directory: call save(directory).")
+            raise InvalidInputError("This in-memory index has no directory: call save(directory).")
         if self.directory is None:
             self.directory = target
         held = self._lock is not None and Path(target) == Path(self.directory)
@@ -62,7 +63,7 @@ class EmbeddedPersistence:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise ValueError("This EmbeddedIndex is closed; open it again with EmbeddedIndex.load(directory).")
+            raise InvalidInputError("This EmbeddedIndex is closed; open it again with EmbeddedIndex.load(directory).")
 
     def provenance(self) -> dict[str, Any] | None:
         return dict(self._provenance) if self._provenance is not None else None

@@ -21,6 +21,7 @@ from lsr.backends.embedded import EmbeddedIndex
 from lsr.backends.set_base import SetIndex
 from lsr.backends.validate import (SCORE_MODES, DocumentVector, accept_sets, check_ids, check_k,
                                    prepare_query_set)
+from lsr.errors import InvalidInputError, MissingFileError
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
 from lsr.topk import dense_top_k
 
@@ -82,7 +83,7 @@ class EmbeddedSetIndex(SetIndex):
     def set_scores(self, queries: Sequence[SparseVector], score_mode: str = "max", query_mode: str = "sum") -> np.ndarray:
         """Every set's score for a query set (one query: its scores), float32; 0 = no member matches."""
         if score_mode not in SCORE_MODES or query_mode not in SCORE_MODES:
-            raise ValueError(f"Unknown score mode; choose one of {', '.join(SCORE_MODES)}.")
+            raise InvalidInputError(f"Unknown score mode; choose one of {', '.join(SCORE_MODES)}.")
         prepared = prepare_query_set(queries, self.vocab_size)
         out = np.zeros(len(self._ids), dtype=np.float32)
         self._members._build()
@@ -131,7 +132,7 @@ class EmbeddedSetIndex(SetIndex):
         """Drop deleted sets and members, then write `members/` (an EmbeddedIndex) and `sets.json`."""
         target = Path(directory) if directory is not None else self.directory
         if target is None:
-            raise ValueError("This in-memory set index has no directory: call save(directory).")
+            raise InvalidInputError("This in-memory set index has no directory: call save(directory).")
         self._members._build()
         keep_members = ~self._members._dead[: self._members._n_rows]
         alive = np.zeros(len(self._ids), dtype=bool)
@@ -158,7 +159,7 @@ class EmbeddedSetIndex(SetIndex):
     def load(cls, directory: str | Path) -> "EmbeddedSetIndex":
         path = Path(directory)
         if not (path / SETS_FILE).is_file():
-            raise FileNotFoundError(f"No {SETS_FILE} in {path}; is this a saved EmbeddedSetIndex?")
+            raise MissingFileError(f"No {SETS_FILE} in {path}; is this a saved EmbeddedSetIndex?")
         record = json.loads((path / SETS_FILE).read_text())
         members = EmbeddedIndex.load(path / "members")
         index = cls(vocab_size=members.vocab_size, directory=path)

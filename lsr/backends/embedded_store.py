@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from lsr.errors import InvalidInputError, LsrError, MissingFileError
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -31,11 +33,11 @@ DENSE_FILE = "dense.npy"  # optional: the dense vectors of re-ranking and hybrid
 FILES = {"offsets": "offsets.npy", "docs": "docs.npy", "vals": "vals.npy", "table": "docs.parquet"}
 
 
-class DiskFullError(OSError):
+class DiskFullError(LsrError, OSError):
     """A save ran out of space; the previous index is intact (the message says what to do)."""
 
 
-class CorruptIndexError(ValueError):
+class CorruptIndexError(InvalidInputError):
     """A stored file does not match what the manifest says (truncated, changed or missing)."""
 
 
@@ -199,7 +201,7 @@ READ_ATTEMPTS = 5
 def _manifest_text(path: Path) -> str:
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
-        raise FileNotFoundError(f"No {MANIFEST} in {path}; is this a saved EmbeddedIndex?")
+        raise MissingFileError(f"No {MANIFEST} in {path}; is this a saved EmbeddedIndex?")
     return manifest_path.read_text()
 
 
@@ -210,10 +212,10 @@ def _parse_manifest(path: Path, text: str) -> dict:
     except ValueError as exc:
         raise CorruptIndexError(f"{manifest_path} is not valid JSON ({exc}); restore it or rebuild the index.") from None
     if manifest.get("format") != FORMAT:
-        raise ValueError(f"{manifest_path} has format {manifest.get('format')!r}, expected {FORMAT!r}.")
+        raise InvalidInputError(f"{manifest_path} has format {manifest.get('format')!r}, expected {FORMAT!r}.")
     version = manifest.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(f"{manifest_path} was written by a newer lsr (format v{version}; this one reads up to "
+        raise InvalidInputError(f"{manifest_path} was written by a newer lsr (format v{version}; this one reads up to "
                          f"v{FORMAT_VERSION}): upgrade lsr to read it.")
     return manifest
 

@@ -22,9 +22,12 @@ against a live node by ``tests/test_search_modes.py`` (min_max, l2, z_score and 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-import numpy as np
+from lsr.errors import InvalidInputError
+
+if TYPE_CHECKING:  # numpy loads with the first fusion, not with the names (the command line reads them)
+    import numpy as np
 
 NORMALIZATIONS = ("min_max", "l2", "z_score")
 TECHNIQUES = NORMALIZATIONS + ("rrf",)
@@ -43,11 +46,11 @@ class Fusion:
 
     def __post_init__(self) -> None:
         if self.technique not in TECHNIQUES:
-            raise ValueError(f"Unknown fusion technique {self.technique!r}; choose one of {', '.join(TECHNIQUES)}.")
+            raise InvalidInputError(f"Unknown fusion technique {self.technique!r}; choose one of {', '.join(TECHNIQUES)}.")
         if not 0.0 <= self.sparse_weight <= 1.0:
-            raise ValueError(f"The sparse weight must lie in [0, 1], got {self.sparse_weight}.")
+            raise InvalidInputError(f"The sparse weight must lie in [0, 1], got {self.sparse_weight}.")
         if self.rank_constant < 1:
-            raise ValueError(f"rank_constant must be at least 1, got {self.rank_constant}.")
+            raise InvalidInputError(f"rank_constant must be at least 1, got {self.rank_constant}.")
 
     @property
     def weights(self) -> tuple[float, float]:
@@ -64,13 +67,13 @@ class Fusion:
         name, _, weight = str(spec).partition(":")
         if name == "rrf":
             if weight:
-                raise ValueError("rrf takes no weight; write --hybrid rrf.")
+                raise InvalidInputError("rrf takes no weight; write --hybrid rrf.")
             return cls("rrf")
         try:
             return cls(name, float(weight) if weight else 0.5)
         except ValueError as err:
             if weight and not _is_number(weight):
-                raise ValueError(f"Hybrid spec {spec!r}: the weight {weight!r} is not a number (e.g. min_max:0.3).") from err
+                raise InvalidInputError(f"Hybrid spec {spec!r}: the weight {weight!r} is not a number (e.g. min_max:0.3).") from err
             raise
 
 
@@ -84,6 +87,8 @@ def _is_number(text: str) -> bool:
 
 def normalise(scores: np.ndarray, technique: str) -> np.ndarray:
     """One sub-query's result-list scores, normalised as OpenSearch does (float32 like the engine)."""
+    import numpy as np
+
     s = np.asarray(scores, dtype=np.float32)
     if s.size == 0:
         return s
@@ -103,13 +108,15 @@ def normalise(scores: np.ndarray, technique: str) -> np.ndarray:
             return np.where(s == mean, s.max(), s.min()).astype(np.float32)
         z = (s - mean) / std
         return np.where(s == mean, s.max(), np.where(z <= 0, np.float32(MIN_MAX_FLOOR), z)).astype(np.float32)
-    raise ValueError(f"Unknown normalisation {technique!r}; choose one of {', '.join(NORMALIZATIONS)}.")
+    raise InvalidInputError(f"Unknown normalisation {technique!r}; choose one of {', '.join(NORMALIZATIONS)}.")
 
 
 def fuse(results: Sequence[Mapping[str, float]], fusion: Fusion) -> dict[str, float]:
     """Fused score per document id from each sub-query's {id: score} result list (sparse first)."""
+    import numpy as np
+
     if len(results) != 2:
-        raise ValueError("Hybrid fusion takes two result lists: sparse, then dense.")
+        raise InvalidInputError("Hybrid fusion takes two result lists: sparse, then dense.")
     fused: dict[str, float] = {}
     if fusion.technique == "rrf":
         for result in results:
@@ -127,4 +134,6 @@ def fuse(results: Sequence[Mapping[str, float]], fusion: Fusion) -> dict[str, fl
 
 def knn_score(cosine: np.ndarray) -> np.ndarray:
     """The k-NN plugin's score for ``cosinesimil``: (1 + cos) / 2."""
+    import numpy as np
+
     return (1.0 + np.asarray(cosine, dtype=np.float32)) / 2.0

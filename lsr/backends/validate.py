@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
+from lsr.errors import InvalidInputError
 from lsr.prune import cap_terms
 from lsr.sparse import SparseBatch, SparseVector
 
@@ -50,20 +51,20 @@ class Accepted:
 def check_ids(ids: Sequence[str] | str, what: str = "ids") -> list[str]:
     """`ids` as a list; a bare string or a repeated id is an error for the whole call."""
     if isinstance(ids, (str, bytes)):
-        raise ValueError(f"{what} must be a list of strings, not the single string {ids!r}; wrap it: [{ids!r}].")
+        raise InvalidInputError(f"{what} must be a list of strings, not the single string {ids!r}; wrap it: [{ids!r}].")
     ids = list(ids)
     seen: set = set()
     for doc_id in ids:
         key = doc_id if isinstance(doc_id, str) else repr(doc_id)
         if key in seen:
-            raise ValueError(f"Document id {doc_id!r} appears twice in one call; pass each id once.")
+            raise InvalidInputError(f"Document id {doc_id!r} appears twice in one call; pass each id once.")
         seen.add(key)
     return ids
 
 
 def check_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}.")
+        raise InvalidInputError(f"k must be a positive integer, got {k!r}.")
     return int(k)
 
 
@@ -134,12 +135,12 @@ def accept_documents(ids: Sequence[str], vectors: SparseBatch | Sequence[Documen
     """Apply the module's document rules to one `index` call."""
     ids = check_ids(ids)
     if isinstance(vectors, SparseBatch) and vectors.vocab_size != vocab_size:
-        raise ValueError(f"The vectors are over {vectors.vocab_size} tokens, the index over {vocab_size}; "
+        raise InvalidInputError(f"The vectors are over {vectors.vocab_size} tokens, the index over {vocab_size}; "
                          "encode them with the model that built the index.")
     rows = _rows(vectors)
     metas = list(metadata) if metadata is not None else [None] * len(ids)
     if not (len(ids) == len(rows) == len(metas)):
-        raise ValueError(f"Got {len(ids)} ids, {len(rows)} vectors and {len(metas)} metadata entries; "
+        raise InvalidInputError(f"Got {len(ids)} ids, {len(rows)} vectors and {len(metas)} metadata entries; "
                          "pass one of each per document.")
     kept_ids, kept_rows, kept_meta, failed = [], [], [], {}
     for doc_id, row, meta in zip(ids, rows, metas):
@@ -160,15 +161,15 @@ def accept_documents(ids: Sequence[str], vectors: SparseBatch | Sequence[Documen
 def prepare_query(query: SparseVector, vocab_size: int) -> SparseVector:
     """The query as every backend scores it (module docstring); errors name the offending token."""
     if not isinstance(query, SparseVector):
-        raise ValueError(f"A query must be a SparseVector, got {type(query).__name__}; encode text with an "
+        raise InvalidInputError(f"A query must be a SparseVector, got {type(query).__name__}; encode text with an "
                          "encoder's encode_query, or build one with SparseVector.from_dict.")
     ids, weights = query.ids, query.weights
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
         bad = int(ids[(ids < 0) | (ids >= vocab_size)][0])
-        raise ValueError(f"Query token id {bad} is outside the vocabulary [0, {vocab_size}).")
+        raise InvalidInputError(f"Query token id {bad} is outside the vocabulary [0, {vocab_size}).")
     if np.any(weights < 0):
         bad = int(ids[np.flatnonzero(weights < 0)[0]])
-        raise ValueError(f"Query token {bad} has a negative weight ({float(weights[weights < 0][0]):g}); sparse "
+        raise InvalidInputError(f"Query token {bad} has a negative weight ({float(weights[weights < 0][0]):g}); sparse "
                          "query weights must be positive: drop the token or clip the weights at 0.")
     keep = weights >= MIN_WEIGHT
     if not keep.all():
@@ -182,18 +183,18 @@ def prepare_query_set(queries: Sequence[SparseVector], vocab_size: int) -> list[
     each phrasing's ``nested`` wrapper takes a clause too: each keeps its heaviest ``MAX_QUERY_TERMS // n - 1``
     (measured on the node: 1,023 terms for one phrasing, 511 each for two, 340 for three)."""
     if not queries:
-        raise ValueError("The query set is empty; give at least one phrasing.")
+        raise InvalidInputError("The query set is empty; give at least one phrasing.")
     prepared = [prepare_query(q, vocab_size) for q in queries]
     share = MAX_QUERY_TERMS // len(prepared) - 1
     if share < 1:
-        raise ValueError(f"A query set of {len(prepared)} phrasings exceeds the {MAX_QUERY_TERMS}-clause budget "
+        raise InvalidInputError(f"A query set of {len(prepared)} phrasings exceeds the {MAX_QUERY_TERMS}-clause budget "
                          "of one request; give fewer phrasings.")
     return [cap_terms(q, share) for q in prepared]
 
 
 def prepare_queries(queries: SparseBatch | Sequence[SparseVector], vocab_size: int) -> list[SparseVector]:
     if isinstance(queries, SparseBatch) and queries.vocab_size != vocab_size:
-        raise ValueError(f"The queries are over {queries.vocab_size} tokens, the index over {vocab_size}.")
+        raise InvalidInputError(f"The queries are over {queries.vocab_size} tokens, the index over {vocab_size}.")
     return [prepare_query(q, vocab_size) for q in queries]
 
 
@@ -236,7 +237,7 @@ def accept_sets(ids: Sequence[str], member_vectors: Sequence[SparseBatch | Seque
     ids = check_ids(ids)
     metas = list(metadata) if metadata is not None else [None] * len(ids)
     if not (len(ids) == len(member_vectors) == len(metas)):
-        raise ValueError(f"Got {len(ids)} ids, {len(member_vectors)} member lists and {len(metas)} metadata "
+        raise InvalidInputError(f"Got {len(ids)} ids, {len(member_vectors)} member lists and {len(metas)} metadata "
                          "entries; pass one of each per document.")
     out = AcceptedSets([], [], [])
     for doc_id, members, meta in zip(ids, member_vectors, metas):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from lsr.app.specs import BACKENDS, IndexSpec
 from lsr.backends.opensearch.connection import DEFAULT_URL, PASSWORD_ENV, URL_ENV, USER_ENV, Connection
-from lsr.errors import InvalidInputError
+from lsr.errors import InvalidInputError, MissingFileError
 from lsr.search.modes import Retrieval
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def connection(args: argparse.Namespace) -> Connection:
         try:
             options["password"] = Path(password_file).read_text().rstrip("\r\n")
         except OSError as exc:
-            raise FileNotFoundError(f"Cannot read --password-file {password_file} ({exc.strerror}).") from None
+            raise MissingFileError(f"Cannot read --password-file {password_file} ({exc.strerror}).") from None
     return Connection.from_env(getattr(args, "url", None), **options)
 
 

@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from lsr.errors import InvalidInputError
+
 ENCODERS = ("blip", "lavis-albef", "lavis-blip")
 KARPATHY_NAMES = ("train", "restval", "val", "test")
 
@@ -44,10 +46,10 @@ def read_captions(path: str | Path) -> dict[str, list[str]]:
             continue
         image, sep, caption = line.partition("\t")
         if not sep or not image.strip() or not caption.strip():
-            raise ValueError(f"{path}:{number} is not 'relative/image/path<TAB>caption'; fix or remove the line.")
+            raise InvalidInputError(f"{path}:{number} is not 'relative/image/path<TAB>caption'; fix or remove the line.")
         out.setdefault(image.strip(), []).append(caption.strip())
     if not out:
-        raise ValueError(f"{path} has no captions.")
+        raise InvalidInputError(f"{path} has no captions.")
     return out
 
 
@@ -56,7 +58,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from lsr.encoders.registry import load_image_encoder
 
     if len(args.captions) != len(args.split):
-        raise ValueError(f"{len(args.captions)} --captions files but {len(args.split)} --split names: give one split "
+        raise InvalidInputError(f"{len(args.captions)} --captions files but {len(args.split)} --split names: give one split "
                          "per file, in the same order.")
     work = [(read_captions(path), split) for path, split in zip(args.captions, args.split)]  # all checked first
     writer = D2SLayoutWriter(args.out)

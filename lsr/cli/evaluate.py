@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from lsr.cli.backends import BACKENDS, add_connection_args, connection
+from lsr.errors import InvalidInputError
 
 LABELS = {"D2S sparse, expanded queries": ("d2s-exp", True), "D2S sparse, no-expansion queries": ("d2s-noexp", False)}
 
@@ -83,7 +84,7 @@ def cmd_eval(args) -> int:
         split = load_split_spec(spec, vocab)
         rows = evaluate_all(model, split, Path(args.out) / "runs")
         if (args.rerank or args.hybrid) and not args.backend:
-            raise ValueError("--rerank and --hybrid evaluate through a backend: add --backend embedded|opensearch.")
+            raise InvalidInputError("--rerank and --hybrid evaluate through a backend: add --backend embedded|opensearch.")
         if args.backend:
             checks[split.name] = through_backend(args, model, split, rows, vocab)
             ok = ok and all(c["ok"] for c in checks[split.name].values())

@@ -9,6 +9,8 @@ import argparse
 import sys
 import time
 
+from lsr.errors import InvalidInputError
+
 
 def add_parser(subparsers) -> None:
     """Register `opensearch` with its start / stop / status actions on the `lsr` sub-command parsers."""
@@ -73,7 +75,7 @@ def _serve_health(serve_url: str) -> dict:
         with urllib.request.urlopen(f"{serve_url.rstrip('/')}/healthz", timeout=10) as reply:
             return json.loads(reply.read())
     except OSError as exc:
-        raise ValueError(f"`lsr serve` does not answer at {serve_url} ({exc}); start it first: "
+        raise InvalidInputError(f"`lsr serve` does not answer at {serve_url} ({exc}); start it first: "
                          f"lsr serve --model DIR --port {serve_url.rsplit(':', 1)[-1].split('/')[0]} &") from exc
 
 
@@ -109,7 +111,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
         wanted = D2SEncoder.from_pretrained(args.model).provenance()["model_hash"]
         if health.get("model_hash") != wanted:
-            raise ValueError(f"`lsr serve` at {args.serve_url} runs model {health.get('model_hash')}, not {args.model} "
+            raise InvalidInputError(f"`lsr serve` at {args.serve_url} runs model {health.get('model_hash')}, not {args.model} "
                              f"({wanted}); restart it with --model {args.model}.")
     conn = connection(args)
     index = OpenSearchIndex(conn, index=args.index or "lsr")
@@ -142,10 +144,10 @@ def register_inference_free(args: argparse.Namespace) -> int:
     from lsr.encoders.sparse import D2SEncoder, InferenceFreeEncoder
 
     if not args.model:
-        raise ValueError("--inference-free needs --model DIR (trained with `lsr train --query-encoder inference-free`).")
+        raise InvalidInputError("--inference-free needs --model DIR (trained with `lsr train --query-encoder inference-free`).")
     encoder = D2SEncoder.from_pretrained(args.model)
     if not isinstance(encoder, InferenceFreeEncoder):
-        raise ValueError(f"{args.model} has no inference-free query table; train one with "
+        raise InvalidInputError(f"{args.model} has no inference-free query table; train one with "
                          "`lsr train --query-encoder inference-free`.")
     conn = connection(args)
     index = OpenSearchIndex(conn, index=args.index or "lsr")

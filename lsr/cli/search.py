@@ -127,7 +127,7 @@ def _write_extras(args: argparse.Namespace, encoder) -> None:
         from lsr.search.tokens import TokenStore
 
         if not split.doc_texts:
-            raise ValueError(f"{split.name} has no document texts to take token vectors from; leave out --tokens.")
+            raise InvalidInputError(f"{split.name} has no document texts to take token vectors from; leave out --tokens.")
         store = TokenStore.build(split.doc_ids, encoder.encode_query_tokens(split.doc_texts))
         store.save(args.tokens)
         print(f"wrote the documents' token vectors to {args.tokens} ({store.nbytes:,} bytes)")
@@ -153,6 +153,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from lsr.search import SparseSearcher
 
     mode = scoring_mode(args)  # a wrong flag combination fails before anything is loaded
+    index_spec(args)
     encoder = load_encoder(EncoderSpec(model=args.model, dense_encoder=args.dense_encoder,
                                        dense_encoder_path=args.dense_encoder_path, device=args.device))
     index = open_index_from_args(args, encoder.vocab, sets=args.set_mode is not None,
@@ -195,7 +196,7 @@ def _search_server_side(args: argparse.Namespace, texts: list[str]) -> int:
     """OpenSearch encodes the words (a registered model)."""
     spec = index_spec(args)
     if spec.backend != "opensearch":
-        raise ValueError("--server-side needs an OpenSearch index (and `lsr opensearch register`).")
+        raise InvalidInputError("--server-side needs an OpenSearch index (and `lsr opensearch register`).")
     index = open_index_from_args(args, missing_hint=f"build one with `lsr index --index {args.index}`")
     for text in texts:
         print(f"\nquery: {text!r}  (encoded by OpenSearch with its registered model)")

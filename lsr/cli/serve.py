@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from lsr.cli.backends import BACKENDS, add_connection_args, add_retrieval_arg
+from lsr.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -51,9 +52,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
     except ImportError as exc:
-        raise ValueError("lsr serve needs the [serve] extra: pip install 'mm-lsr-opensearch[serve]'.") from exc
+        raise InvalidInputError("lsr serve needs the [serve] extra: pip install 'mm-lsr-opensearch[serve]'.") from exc
     if args.index is None and args.model is None:
-        raise ValueError("lsr serve needs --index (the search page of an index) or --model (the encoding endpoint).")
+        raise InvalidInputError("lsr serve needs --index (the search page of an index) or --model (the encoding endpoint).")
     if args.host not in LOOPBACK:
         print(f"warning: --host {args.host} exposes the service beyond this machine"
               + ("" if args.token else "; anyone who can reach it can search and see the images (add --token)"),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping
 
 from lsr.d2s.config import OBJECTIVE_DEFAULTS, InferenceFreeConfig, TrainConfig
+from lsr.errors import InvalidInputError
 
 # The flags of `lsr train` and of the sweep (experiments/sweep.py) that are not `TrainConfig` fields, and where
 # each one goes (checked both ways by tests/test_train_config.py).
@@ -136,7 +137,7 @@ def cmd_train(args) -> int:
     if args.query_encoder == "inference-free":
         return train_inference_free(args, cfg)
     if args.documents or args.freeze_documents:
-        raise ValueError("--documents / --freeze-documents go with --query-encoder inference-free.")
+        raise InvalidInputError("--documents / --freeze-documents go with --query-encoder inference-free.")
     report = run_experiment(cfg)
     print(report_text(report))
     print(f"\nmodel: {Path(args.out) / 'model'}   report: {Path(args.out) / 'report.json'}")
@@ -149,7 +150,7 @@ def train_inference_free(args, cfg) -> int:
     # the fields it shares with TrainConfig come from the same flags; unset --lambda-q / --lambda-d keep its own
     if_cfg = config_from_args(InferenceFreeConfig, args, train_documents=not args.freeze_documents)
     if args.freeze_documents and not args.documents:
-        raise ValueError("--freeze-documents needs --documents MODEL_DIR (the frozen model's documents).")
+        raise InvalidInputError("--freeze-documents needs --documents MODEL_DIR (the frozen model's documents).")
     report = run_inference_free(cfg, args.documents, if_cfg)
     print(f"inference-free queries, best dev epoch {report['best_epoch']} (documents: {report['documents']}, "
           f"{'trained' if report['documents_trained'] else 'frozen'})")

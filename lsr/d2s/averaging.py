@@ -17,13 +17,15 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from lsr.errors import InvalidInputError
+
 
 class WeightAverage:
     """The running average of every floating-point tensor of `model`'s state (parameters and buffers)."""
 
     def __init__(self, model: nn.Module, decay: float):
         if not 0.0 < decay < 1.0:
-            raise ValueError(f"The weight-average decay must lie in (0, 1), got {decay}; 0 turns averaging off.")
+            raise InvalidInputError(f"The weight-average decay must lie in (0, 1), got {decay}; 0 turns averaging off.")
         self.model, self.decay, self.steps = model, decay, 0
         self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from lsr.errors import InvalidInputError
+
 
 def setting(default: Any, help: str, **cli: Any) -> Any:
     """A dataclass field with its command-line help (and optional ``flag`` / ``metavar``) in its metadata."""
@@ -85,7 +87,7 @@ class TrainConfig:
     def resolved(self) -> "TrainConfig":
         """A copy with every None setting set to its objective's default (OBJECTIVE_DEFAULTS)."""
         if self.objective not in OBJECTIVE_DEFAULTS:
-            raise ValueError(f"Unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVE_DEFAULTS)}.")
+            raise InvalidInputError(f"Unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVE_DEFAULTS)}.")
         defaults = OBJECTIVE_DEFAULTS[self.objective]
         return replace(self, **{k: v for k, v in defaults.items() if getattr(self, k) is None})
 

@@ -33,6 +33,7 @@ from lsr.d2s.sparse_backward import ActiveColumns
 from lsr.data.split import PairedSplit
 from lsr.devices import adamw, resolve_device
 from lsr.encoders.inference_free import WEIGHT_CEILING, distinct_non_special, query_vectors
+from lsr.errors import InvalidInputError
 from lsr.eval.metrics import t2i_metrics
 from lsr.sparse import flops
 
@@ -81,7 +82,7 @@ def train_table(model: D2SModel, table: np.ndarray, train_split: PairedSplit, tr
     """
     cfg = config or InferenceFreeConfig()
     if len(train_tokens) != len(train_split.query_ids):
-        raise ValueError(f"{len(train_tokens)} token lists for {len(train_split.query_ids)} training captions.")
+        raise InvalidInputError(f"{len(train_tokens)} token lists for {len(train_split.query_ids)} training captions.")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = resolve_device(cfg.device)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lsr.d2s.sparse_backward import ActiveColumns, active_projection
+from lsr.errors import InvalidInputError, MissingFileError
 from lsr.sparse import VOCAB_SIZE, SparseBatch
 
 CONFIG_NAME = "config.json"
@@ -97,7 +98,7 @@ class D2SModel(nn.Module):
         width = emb.shape[1]
         hidden = width if hidden_dim is None else int(hidden_dim)
         if not 0 < hidden <= width:
-            raise ValueError(f"hidden_dim must be in 1..{width} (the width of {model_dir}'s word embeddings) for "
+            raise InvalidInputError(f"hidden_dim must be in 1..{width} (the width of {model_dir}'s word embeddings) for "
                              f"the tied init, got {hidden_dim}; use init='random' for other sizes.")
         if hidden < width:
             _, _, vh = torch.linalg.svd(emb, full_matrices=False)
@@ -117,7 +118,7 @@ class D2SModel(nn.Module):
         mlm = AutoModelForMaskedLM.from_pretrained(str(model_dir), local_files_only=True)
         decoder = mlm.get_output_embeddings()
         if decoder is None:
-            raise ValueError(f"{model_dir} has no MLM output layer; use init='tied' instead.")
+            raise InvalidInputError(f"{model_dir} has no MLM output layer; use init='tied' instead.")
         weight = decoder.weight.detach().clone()
         bias = getattr(decoder, "bias", None)
         if bias is None:  # BERT keeps the decoder bias on the prediction head
@@ -162,7 +163,7 @@ class D2SModel(nn.Module):
         L2-normalised, when the model has one, else the frozen vectors as given (the encoders normalise them)."""
         dense = np.asarray(dense, dtype=np.float32)
         if dense.ndim != 2 or dense.shape[1] != self.config.dense_dim:
-            raise ValueError(f"Expected dense vectors of shape (n, {self.config.dense_dim}), got {dense.shape}.")
+            raise InvalidInputError(f"Expected dense vectors of shape (n, {self.config.dense_dim}), got {dense.shape}.")
         if self.dense_head is None:
             return dense
         device = next(self.parameters()).device
@@ -181,15 +182,15 @@ class D2SModel(nn.Module):
         """
         threshold = self.config.min_weight if min_weight is None else float(min_weight)
         if threshold < 0:
-            raise ValueError(f"min_weight must be >= 0, got {threshold}.")
+            raise InvalidInputError(f"min_weight must be >= 0, got {threshold}.")
         device = torch.device(device) if device else next(self.parameters()).device
         was_training = self.training
         self.eval()
         dense = torch.as_tensor(np.asarray(dense, dtype=np.float32))
         if dense.ndim != 2 or dense.shape[1] != self.config.dense_dim:
-            raise ValueError(f"Expected dense vectors of shape (n, {self.config.dense_dim}), got {tuple(dense.shape)}.")
+            raise InvalidInputError(f"Expected dense vectors of shape (n, {self.config.dense_dim}), got {tuple(dense.shape)}.")
         if not torch.isfinite(dense).all():
-            raise ValueError("Dense input contains NaN or inf; fix or drop those rows before encoding.")
+            raise InvalidInputError("Dense input contains NaN or inf; fix or drop those rows before encoding.")
         parts = []
         for start in range(0, len(dense), batch_size):
             chunk = dense[start:start + batch_size].to(device)
@@ -213,28 +214,28 @@ class D2SModel(nn.Module):
         directory = Path(directory)
         weights = directory / WEIGHTS_NAME
         if not (directory / CONFIG_NAME).is_file() or not weights.is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"{directory} is not a saved D2S model: it needs {CONFIG_NAME} and {WEIGHTS_NAME} "
                 "(train one with `lsr train`)."
             )
         try:
             raw = json.loads((directory / CONFIG_NAME).read_text())
         except ValueError as exc:
-            raise ValueError(f"{directory / CONFIG_NAME} is not valid JSON ({exc}); restore or retrain the model.") from None
+            raise InvalidInputError(f"{directory / CONFIG_NAME} is not valid JSON ({exc}); restore or retrain the model.") from None
         if not isinstance(raw, dict) or raw.get("model_type", "d2s") != "d2s":
             kind = raw.get("model_type") if isinstance(raw, dict) else type(raw).__name__
-            raise ValueError(f"{directory / CONFIG_NAME} describes a {kind!r} model, not a D2S model; pass the "
+            raise InvalidInputError(f"{directory / CONFIG_NAME} describes a {kind!r} model, not a D2S model; pass the "
                              "directory `lsr train` wrote (config.json + model.safetensors).")
         model = cls(D2SConfig.from_dict(raw))
         try:
             state = load_file(str(weights), device=str(device))
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type for damaged files
-            raise ValueError(f"{weights} cannot be read ({exc}): the file is damaged or not safetensors; "
+            raise InvalidInputError(f"{weights} cannot be read ({exc}): the file is damaged or not safetensors; "
                              "restore or retrain the model.") from None
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
-            raise ValueError(f"{weights} does not fit {directory / CONFIG_NAME} (dense_dim {model.config.dense_dim}, "
+            raise InvalidInputError(f"{weights} does not fit {directory / CONFIG_NAME} (dense_dim {model.config.dense_dim}, "
                              f"hidden {model.config.hidden_dim}, vocab {model.config.vocab_size}): "
                              f"{str(exc).splitlines()[0]}") from None
         return model.to(device).eval()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lsr.errors import InvalidInputError
+
 
 def expansion_control_p(epoch: int, epochs: int, decay_fraction: float = 0.95) -> float:
     """Probability that a batch's captions are encoded without expansion during `epoch` (0-based).
@@ -10,9 +12,9 @@ def expansion_control_p(epoch: int, epochs: int, decay_fraction: float = 0.95) -
     lexical grounding first, expansion last.
     """
     if epochs <= 0:
-        raise ValueError("epochs must be positive.")
+        raise InvalidInputError("epochs must be positive.")
     if not 0.0 <= decay_fraction <= 1.0:
-        raise ValueError(f"expansion decay {decay_fraction} is outside [0, 1]; 0 turns expansion control off.")
+        raise InvalidInputError(f"expansion decay {decay_fraction} is outside [0, 1]; 0 turns expansion control off.")
     span = decay_fraction * epochs
     return max(0.0, 1.0 - epoch / span) if span > 0 else 0.0
 
@@ -32,6 +34,6 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str = "l
     if schedule == "constant":
         return 1.0
     if schedule != "linear":
-        raise ValueError(f"Unknown learning-rate schedule {schedule!r}; use 'linear' or 'constant'.")
+        raise InvalidInputError(f"Unknown learning-rate schedule {schedule!r}; use 'linear' or 'constant'.")
     remaining = max(1, total_steps - warmup_steps)
     return max(0.0, (total_steps - step) / remaining)

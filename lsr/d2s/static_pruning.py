@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from lsr.data.split import PairedSplit
+from lsr.errors import InvalidInputError
 from lsr.eval.metrics import both_directions
 from lsr.sparse import flops
 
@@ -47,7 +48,7 @@ def threshold_curve(model, split: PairedSplit, grid: tuple[float, ...] = DEFAULT
 def smallest_within(curve: list[ThresholdPoint], max_flops: float) -> float | None:
     """The smallest threshold of `curve` whose FLOPs are <= `max_flops`, or None when none is."""
     if max_flops <= 0:
-        raise ValueError(f"max_flops must be positive, got {max_flops}.")
+        raise InvalidInputError(f"max_flops must be positive, got {max_flops}.")
     within = [p.min_weight for p in sorted(curve, key=lambda p: p.min_weight) if p.flops <= max_flops]
     return within[0] if within else None
 
@@ -61,7 +62,7 @@ def choose_min_weight(model, split: PairedSplit, max_flops: float, grid: tuple[f
     a larger sparsity weight).
     """
     if max_flops <= 0:
-        raise ValueError(f"max_flops must be positive, got {max_flops}.")
+        raise InvalidInputError(f"max_flops must be positive, got {max_flops}.")
     if curve is None:
         curve = threshold_curve(model, split, grid)
     for point in curve:
@@ -69,6 +70,6 @@ def choose_min_weight(model, split: PairedSplit, max_flops: float, grid: tuple[f
                  point.flops, point.query_nnz, point.doc_nnz, point.t2i_r1, point.i2t_r1)
     threshold = smallest_within(curve, max_flops)
     if threshold is None:
-        raise ValueError(f"No threshold up to {max(grid)} brings FLOPs on {split.name} to <= {max_flops} "
+        raise InvalidInputError(f"No threshold up to {max(grid)} brings FLOPs on {split.name} to <= {max_flops} "
                          f"(lowest: {min(p.flops for p in curve):.2f}); retrain with a larger lambda.")
     return threshold, [asdict(p) for p in curve]

@@ -28,6 +28,7 @@ from lsr.d2s.static_pruning import ThresholdPoint, smallest_within, threshold_cu
 from lsr.d2s.schedules import expansion_control_p, lr_factor, sparsity_weight
 from lsr.data.split import PairedSplit
 from lsr.devices import adamw, resolve_device
+from lsr.errors import InvalidInputError
 from lsr.eval.evaluate import evaluate_dense_head, evaluate_sparse
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def batch_loss(model: D2SModel, cfg: TrainConfig, images: torch.Tensor, captions
     with `tokens` (padded caption token ids) the captions are not expanded. `lam` scales the sparsity
     penalty (its warm-up). `cfg` must be resolved (`TrainConfig.resolved()`), as `train` does once."""
     if cfg.sparsity is None:
-        raise ValueError("batch_loss needs a resolved TrainConfig: pass cfg.resolved().")
+        raise InvalidInputError("batch_loss needs a resolved TrainConfig: pass cfg.resolved().")
     penalty = PENALTIES[cfg.sparsity]
     image_sparse = model.active(images)  # the batch's active columns only (`lsr.d2s.sparse_backward`)
     if tokens is not None:
@@ -123,9 +124,9 @@ def train(model: D2SModel, train_split: PairedSplit, val_split: PairedSplit | No
     """
     cfg = (config or TrainConfig()).resolved()
     if cfg.sparsity not in PENALTIES:
-        raise ValueError(f"Unknown sparsity penalty {cfg.sparsity!r}; choose one of {sorted(PENALTIES)}.")
+        raise InvalidInputError(f"Unknown sparsity penalty {cfg.sparsity!r}; choose one of {sorted(PENALTIES)}.")
     if train_split.dense_dim != model.config.dense_dim:
-        raise ValueError(f"Training vectors are {train_split.dense_dim}-d but the model expects "
+        raise InvalidInputError(f"Training vectors are {train_split.dense_dim}-d but the model expects "
                          f"{model.config.dense_dim}-d; build the model with dense_dim={train_split.dense_dim}.")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -263,7 +264,7 @@ def _selection_score(val: dict, select_on: str) -> float:
         return val["t2i"]["R@1"]
     if select_on in ("mean_r1", "last"):
         return (val["t2i"]["R@1"] + val["i2t"]["R@1"]) / 2
-    raise ValueError(f"Unknown selection metric {select_on!r}; use mean_r1, t2i_r1 or last.")
+    raise InvalidInputError(f"Unknown selection metric {select_on!r}; use mean_r1, t2i_r1 or last.")
 
 
 def _brief(record: dict) -> str:

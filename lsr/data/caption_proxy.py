@@ -18,6 +18,7 @@ import numpy as np
 
 from lsr.data.cache import atomic_save_npy, cache_dir, cache_key, file_digest, load_ragged, save_ragged
 from lsr.data.split import PairedSplit
+from lsr.errors import InvalidInputError, MissingFileError
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def data_root() -> Path:
     for c in candidates:
         if (c / "f30k").is_dir():
             return c
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"Caption data not found in {[str(c) for c in candidates]}; set LSR_DATA to the folder holding f30k/ and coco/."
     )
 
@@ -51,12 +52,12 @@ def read_captions(dataset: str, split: str, max_images: int | None = None) -> tu
     try:
         stem = SPLIT_FILES[(dataset, split)]
     except KeyError:
-        raise ValueError(f"Unknown caption-proxy split {dataset}/{split}; choose one of {sorted(SPLIT_FILES)}.") from None
+        raise InvalidInputError(f"Unknown caption-proxy split {dataset}/{split}; choose one of {sorted(SPLIT_FILES)}.") from None
     root = data_root()
     caps = (root / f"{stem}_caps.txt").read_text(encoding="utf-8").splitlines()
     ids = (root / f"{stem}_ids.txt").read_text(encoding="utf-8").split()
     if len(caps) != len(ids) or len(caps) % CAPTIONS_PER_IMAGE:
-        raise ValueError(f"{stem}: {len(caps)} captions and {len(ids)} ids; expected equal multiples of 5.")
+        raise InvalidInputError(f"{stem}: {len(caps)} captions and {len(ids)} ids; expected equal multiples of 5.")
     if max_images is not None:
         caps, ids = caps[: max_images * CAPTIONS_PER_IMAGE], ids[: max_images * CAPTIONS_PER_IMAGE]
     caps = [c.strip() or "[empty caption]" for c in caps]

@@ -18,6 +18,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from lsr.errors import InvalidInputError
+
 KINDS = ("img", "text")
 
 
@@ -45,9 +47,9 @@ class D2SLayoutWriter:
         import pyarrow.parquet as pq
 
         if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+            raise InvalidInputError(f"kind must be one of {KINDS}, got {kind!r}.")
         if len(ids) != len(emb) or (pre is not None and len(pre) != len(ids)):
-            raise ValueError(f"{len(ids)} ids for {len(emb)} vectors: one vector per id.")
+            raise InvalidInputError(f"{len(ids)} ids for {len(emb)} vectors: one vector per id.")
         if not len(ids):
             return
         columns = {"id": pa.array([str(i) for i in ids], pa.string()), "emb": _list_column(emb)}
@@ -97,5 +99,5 @@ def _list_column(emb: np.ndarray):
 
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     if emb.ndim != 2:
-        raise ValueError(f"Vectors must be a 2-d array, got shape {emb.shape}.")
+        raise InvalidInputError(f"Vectors must be a 2-d array, got shape {emb.shape}.")
     return pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), emb.shape[1])

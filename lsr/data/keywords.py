@@ -18,6 +18,7 @@ import numpy as np
 
 from lsr.data.cache import atomic_save_npy, cache_dir, load_ragged, save_ragged
 from lsr.data.split import PairedSplit
+from lsr.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def keywords_of(caption: str, rng: np.random.Generator, low: int = 2, high: int 
 def keyword_split(split: PairedSplit, seed: int = 0, encoder=None, vocab=None) -> PairedSplit:
     """`split` with keyword queries (see the module docstring), encoded with `encoder` (default MiniLM)."""
     if split.query_texts is None:
-        raise ValueError(f"{split.name} has no query texts to take keywords from; use a caption-proxy split.")
+        raise InvalidInputError(f"{split.name} has no query texts to take keywords from; use a caption-proxy split.")
     rng = np.random.default_rng(seed)
     texts = [keywords_of(t, rng) for t in split.query_texts]
     keep = [i for i, t in enumerate(texts) if t]

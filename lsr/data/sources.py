@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lsr.data.split import PairedSplit
+from lsr.errors import InvalidInputError
 
 
 def load_pairs(spec: str, split: str, max_images: int | None = None, vocab=None) -> PairedSplit:
@@ -34,7 +35,7 @@ def load_pairs(spec: str, split: str, max_images: int | None = None, vocab=None)
 
         data = load_npy_folder(Path(arg) / split, vocab=vocab)
     else:
-        raise ValueError(f"Unknown data source {spec!r}; use proxy:f30k, proxy:coco, keywords:f30k, d2s:FOLDER or "
+        raise InvalidInputError(f"Unknown data source {spec!r}; use proxy:f30k, proxy:coco, keywords:f30k, d2s:FOLDER or "
                          "npy:FOLDER.")
     return data.subset(max_images) if max_images else data
 
@@ -43,5 +44,5 @@ def load_split_spec(spec: str, vocab=None, max_images: int | None = None) -> Pai
     """Load a `SOURCE/SPLIT` spec such as `proxy:f30k/test` or `d2s:/data/blip-embs/val`."""
     source, _, split = spec.rpartition("/")
     if not source or not split:
-        raise ValueError(f"{spec!r} is not SOURCE/SPLIT; write e.g. proxy:f30k/test or d2s:FOLDER/test.")
+        raise InvalidInputError(f"{spec!r} is not SOURCE/SPLIT; write e.g. proxy:f30k/test or d2s:FOLDER/test.")
     return load_pairs(source, split, max_images=max_images, vocab=vocab)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lsr.errors import InvalidInputError
+
 
 @dataclass
 class PairedSplit:
@@ -31,14 +33,14 @@ class PairedSplit:
         self.query_emb = np.ascontiguousarray(self.query_emb, dtype=np.float32)
         self.query_doc = np.asarray(self.query_doc, dtype=np.int64)
         if len(self.doc_ids) != len(self.doc_emb):
-            raise ValueError(f"{self.name}: {len(self.doc_ids)} doc ids but {len(self.doc_emb)} doc vectors.")
+            raise InvalidInputError(f"{self.name}: {len(self.doc_ids)} doc ids but {len(self.doc_emb)} doc vectors.")
         if not (len(self.query_ids) == len(self.query_emb) == len(self.query_doc) == len(self.query_tokens)):
-            raise ValueError(f"{self.name}: query ids, vectors, relevance and tokens differ in length.")
+            raise InvalidInputError(f"{self.name}: query ids, vectors, relevance and tokens differ in length.")
         if self.query_doc.size and (self.query_doc.min() < 0 or self.query_doc.max() >= len(self.doc_ids)):
-            raise ValueError(f"{self.name}: a query points to a document row that does not exist.")
+            raise InvalidInputError(f"{self.name}: a query points to a document row that does not exist.")
         for label, emb in (("doc", self.doc_emb), ("query", self.query_emb)):
             if not np.all(np.isfinite(emb)):
-                raise ValueError(f"{self.name}: {label} vectors contain NaN or inf.")
+                raise InvalidInputError(f"{self.name}: {label} vectors contain NaN or inf.")
 
     @property
     def dense_dim(self) -> int:

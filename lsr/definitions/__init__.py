@@ -18,16 +18,18 @@ import json
 from importlib import resources
 from importlib.resources.abc import Traversable
 
+from lsr.errors import InvalidInputError, MissingFileError
+
 KINDS = ("mappings", "pipelines")
 
 
 def _folder(kind: str) -> Traversable:
     if kind not in KINDS:
-        raise ValueError(f"Unknown definition kind {kind!r}; use {' or '.join(KINDS)}.")
+        raise InvalidInputError(f"Unknown definition kind {kind!r}; use {' or '.join(KINDS)}.")
     try:
         return resources.files(f"{__name__}.{kind}")
     except ModuleNotFoundError:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"The package data {__name__}.{kind} is missing: this install predates it. Reinstall the package "
             "(`pip install -e .` in a checkout).") from None
 
@@ -43,5 +45,5 @@ def load_definition(kind: str, name: str) -> dict:
     entry = _folder(kind).joinpath(name)
     if not entry.is_file():
         known = ", ".join(definition_names(kind))
-        raise FileNotFoundError(f"{kind}/{name} is not a packaged definition; the {kind} are: {known}.")
+        raise MissingFileError(f"{kind}/{name} is not a packaged definition; the {kind} are: {known}.")
     return json.loads(entry.read_text(encoding="utf-8"))

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from lsr.dense.cosine import cosine_scores
 from lsr.vectors import l2_normalise
 from lsr.devices import resolve_device
+from lsr.errors import InvalidInputError
 
 ARCHS = ("linear", "gmlp")
 CONFIG_FILE = "contrastive.json"
@@ -83,9 +84,9 @@ class ContrastiveMap:
     def __init__(self, arch: str = "linear", hidden: int = 512, temperature: float = 0.05,
                  learn_temperature: bool = True, center: bool = True, normalise: bool = True):
         if arch not in ARCHS:
-            raise ValueError(f"Unknown arch {arch!r}; choose one of {ARCHS}.")
+            raise InvalidInputError(f"Unknown arch {arch!r}; choose one of {ARCHS}.")
         if temperature <= 0:
-            raise ValueError("temperature must be positive.")
+            raise InvalidInputError("temperature must be positive.")
         self.arch, self.hidden = arch, hidden
         self.temperature, self.learn_temperature = temperature, learn_temperature
         self.center, self.normalise = center, normalise
@@ -119,12 +120,12 @@ class ContrastiveMap:
         """
         X, Y = self._base(X, "query-space training vectors"), self._base(Y, "document-space training vectors")
         if len(X) != len(Y):
-            raise ValueError(f"X has {len(X)} rows but Y has {len(Y)}; pairs must be row-aligned.")
+            raise InvalidInputError(f"X has {len(X)} rows but Y has {len(Y)}; pairs must be row-aligned.")
         if len(X) < 2:
-            raise ValueError("Training a map needs at least 2 training pairs.")
+            raise InvalidInputError("Training a map needs at least 2 training pairs.")
         ids = doc_ids_from_rows(Y) if doc_ids is None else np.asarray(doc_ids, dtype=np.int64).ravel()
         if len(ids) != len(X):
-            raise ValueError(f"doc_ids has {len(ids)} entries for {len(X)} pairs.")
+            raise InvalidInputError(f"doc_ids has {len(ids)} entries for {len(X)} pairs.")
         self.in_dim, self.out_dim, self.n_train, self.epochs = X.shape[1], Y.shape[1], len(X), epochs
         self.mean_x = X.mean(axis=0) if self.center else np.zeros(X.shape[1], np.float32)
         self.mean_y = Y.mean(axis=0) if self.center else np.zeros(Y.shape[1], np.float32)
@@ -178,7 +179,7 @@ class ContrastiveMap:
         self._check()
         X = self._base(X, "query-space vectors")
         if X.shape[1] != self.in_dim:
-            raise ValueError(f"Expected query vectors of dimension {self.in_dim}, got {X.shape[1]}.")
+            raise InvalidInputError(f"Expected query vectors of dimension {self.in_dim}, got {X.shape[1]}.")
         X = X - self.mean_x
         out = np.empty((len(X), self.out_dim), dtype=np.float32)
         for start in range(0, len(X), batch_size):
@@ -191,7 +192,7 @@ class ContrastiveMap:
         self._check()
         Y = self._base(Y, "document-space vectors")
         if Y.shape[1] != self.out_dim:
-            raise ValueError(f"Expected document vectors of dimension {self.out_dim}, got {Y.shape[1]}.")
+            raise InvalidInputError(f"Expected document vectors of dimension {self.out_dim}, got {Y.shape[1]}.")
         return (Y - self.mean_y).astype(np.float32)
 
     def scores(self, queries_X: np.ndarray, docs_Y: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lsr.errors import InvalidInputError
 from lsr.vectors import l2_normalise
 
 
@@ -12,5 +13,5 @@ def cosine_scores(queries: np.ndarray, docs: np.ndarray) -> np.ndarray:
     q = l2_normalise(np.atleast_2d(queries), "queries")
     d = l2_normalise(np.atleast_2d(docs), "documents")
     if q.shape[1] != d.shape[1]:
-        raise ValueError(f"Queries have dimension {q.shape[1]} but documents {d.shape[1]}; map them first.")
+        raise InvalidInputError(f"Queries have dimension {q.shape[1]} but documents {d.shape[1]}; map them first.")
     return q @ d.T

@@ -18,6 +18,7 @@ import numpy as np
 
 from lsr.data.split import PairedSplit
 from lsr.dense.cosine import cosine_scores
+from lsr.errors import InvalidInputError
 from lsr.eval.metrics import both_directions
 
 METHODS = ("least_squares", "orthogonal", "contrastive_linear", "contrastive_gmlp")
@@ -30,7 +31,7 @@ PAPER_HEADLINE = {
 
 def _glove_docs(glove_encoder, split: PairedSplit, what: str) -> np.ndarray:
     if split.doc_texts is None:
-        raise ValueError(f"{split.name}: document texts are needed to encode {what} documents with GloVe.")
+        raise InvalidInputError(f"{split.name}: document texts are needed to encode {what} documents with GloVe.")
     return glove_encoder.encode_texts(split.doc_texts)
 
 
@@ -47,7 +48,7 @@ def _fit(method: str, X: np.ndarray, Y: np.ndarray, doc_ids: np.ndarray, *, epoc
         return ContrastiveMap(arch, hidden=hidden, temperature=temperature).fit(
             X, Y, doc_ids=doc_ids, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device,
             show_progress=show_progress)
-    raise ValueError(f"Unknown method {method!r}; choose from {METHODS}.")
+    raise InvalidInputError(f"Unknown method {method!r}; choose from {METHODS}.")
 
 
 def run_procrustes_eval(train_split: PairedSplit, test_split: PairedSplit, glove_encoder,
@@ -64,13 +65,13 @@ def run_procrustes_eval(train_split: PairedSplit, test_split: PairedSplit, glove
     """
     for m in methods:
         if m not in METHODS:
-            raise ValueError(f"Unknown method {m!r}; choose from {METHODS}.")
+            raise InvalidInputError(f"Unknown method {m!r}; choose from {METHODS}.")
     kept_split, dropped = _known_docs(glove_encoder, train_split)
     train_docs = _glove_docs(glove_encoder, kept_split, "training")
     X, doc_ids = kept_split.query_emb, kept_split.query_doc
     Y = train_docs[doc_ids]
     if not glove_encoder.known_mask(test_split.doc_texts or []).all():
-        raise ValueError(f"{test_split.name}: some test documents have no GloVe word; they cannot be encoded.")
+        raise InvalidInputError(f"{test_split.name}: some test documents have no GloVe word; they cannot be encoded.")
     test_docs = _glove_docs(glove_encoder, test_split, "test")
 
     result: dict = {
@@ -117,7 +118,7 @@ def run_procrustes_eval(train_split: PairedSplit, test_split: PairedSplit, glove
 def _known_docs(glove_encoder, split: PairedSplit) -> tuple[PairedSplit, int]:
     """`split` without the documents (and their queries) whose text has no GloVe word; and how many went."""
     if split.doc_texts is None:
-        raise ValueError(f"{split.name}: document texts are needed for GloVe documents.")
+        raise InvalidInputError(f"{split.name}: document texts are needed for GloVe documents.")
     known = glove_encoder.known_mask(split.doc_texts)
     if known.all():
         return split, 0

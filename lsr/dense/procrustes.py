@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from lsr.dense.cosine import cosine_scores
+from lsr.errors import InvalidInputError
 from lsr.vectors import l2_normalise
 
 KINDS = ("least_squares", "orthogonal")
@@ -32,7 +33,7 @@ def _pca_components(z: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     """The top-k right singular vectors of `z` (k x d, sign-fixed) and the share of energy they keep."""
     _, s, vt = np.linalg.svd(z, full_matrices=False)
     if vt.shape[0] < k:
-        raise ValueError(f"PCA to {k} dimensions needs at least {k} training pairs; got {z.shape[0]}.")
+        raise InvalidInputError(f"PCA to {k} dimensions needs at least {k} training pairs; got {z.shape[0]}.")
     comps = vt[:k]
     signs = np.sign(comps[np.arange(k), np.abs(comps).argmax(axis=1)])
     comps = comps * np.where(signs == 0, 1.0, signs)[:, None]
@@ -45,7 +46,7 @@ class ProcrustesMap:
 
     def __init__(self, kind: str = "orthogonal", center: bool = True, normalise: bool = True):
         if kind not in KINDS:
-            raise ValueError(f"Unknown kind {kind!r}; choose one of {KINDS}.")
+            raise InvalidInputError(f"Unknown kind {kind!r}; choose one of {KINDS}.")
         self.kind = kind
         self.center = center
         self.normalise = normalise
@@ -70,9 +71,9 @@ class ProcrustesMap:
         """Fit on row-aligned pairs: X (n x dx) query-space vectors, Y (n x dy) document-space vectors."""
         X, Y = self._base(X, "query-space training vectors"), self._base(Y, "document-space training vectors")
         if len(X) != len(Y):
-            raise ValueError(f"X has {len(X)} rows but Y has {len(Y)}; pairs must be row-aligned.")
+            raise InvalidInputError(f"X has {len(X)} rows but Y has {len(Y)}; pairs must be row-aligned.")
         if len(X) < 2:
-            raise ValueError("Fitting a map needs at least 2 training pairs.")
+            raise InvalidInputError("Fitting a map needs at least 2 training pairs.")
         self.in_dim, self.out_dim, self.n_train = X.shape[1], Y.shape[1], len(X)
         self.mean_x = X.mean(axis=0) if self.center else np.zeros(X.shape[1])
         self.mean_y = Y.mean(axis=0) if self.center else np.zeros(Y.shape[1])
@@ -109,7 +110,7 @@ class ProcrustesMap:
         self._check()
         V = self._base(V, f"{what}-space vectors")
         if V.shape[1] != dim:
-            raise ValueError(f"Expected {what} vectors of dimension {dim}, got {V.shape[1]}.")
+            raise InvalidInputError(f"Expected {what} vectors of dimension {dim}, got {V.shape[1]}.")
         V = V - mean
         return V @ pca.T if pca is not None else V
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence, Union, runtime_c
 import numpy as np
 from tqdm.auto import tqdm
 
+from lsr.errors import InvalidInputError
 from lsr.vectors import batches
 
 if TYPE_CHECKING:  # Pillow is only needed by image encoders
@@ -132,5 +133,5 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     texts = list(texts)
     for i, t in enumerate(texts):
         if not isinstance(t, str) or not t.strip():
-            raise ValueError(f"Text #{i} is empty or not a string; remove it or give it words.")
+            raise InvalidInputError(f"Text #{i} is empty or not a string; remove it or give it words.")
     return texts

@@ -22,6 +22,7 @@ from lsr.encoders.base import CaptionTokens, ImageInput, check_texts, encode_ima
 
 from lsr.vectors import batches, l2_normalise
 from lsr.devices import resolve_device
+from lsr.errors import MissingFileError
 from lsr.vocab import Vocabulary
 
 
@@ -44,7 +45,7 @@ class BlipEncoder(CaptionTokens):
 
         local = Path(model_dir).is_dir()
         if not local and not allow_download:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"BLIP directory {model_dir} does not exist; pass a local directory with the model, tokenizer "
                 "and preprocessor_config.json (or a hub name together with allow_download=True)."
             )

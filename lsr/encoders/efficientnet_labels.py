@@ -24,6 +24,7 @@ from lsr.encoders.base import ImageInput, encode_image_batches
 from lsr.encoders.efficientnet_lite import IMAGE_SIZE, load_lite0
 from lsr.encoders.label_tokens import class_token_matrix, imagenet_class_names, text_token_ids
 from lsr.devices import resolve_device
+from lsr.errors import InvalidInputError
 from lsr.sparse import SparseBatch, SparseVector
 from lsr.vocab import Vocabulary
 
@@ -61,9 +62,9 @@ class EfficientNetLabelEncoder:
                  device: str | None = None, top_k: int = 10, min_prob: float = 1e-3,
                  word_pieces: bool = False, normalisation: str = "tf-lite"):
         if normalisation not in _NORMALISATION:
-            raise ValueError(f"normalisation must be one of {sorted(_NORMALISATION)}, got {normalisation!r}.")
+            raise InvalidInputError(f"normalisation must be one of {sorted(_NORMALISATION)}, got {normalisation!r}.")
         if top_k < 1:
-            raise ValueError(f"top_k must be at least 1, got {top_k}.")
+            raise InvalidInputError(f"top_k must be at least 1, got {top_k}.")
         self.device = resolve_device(device)
         self.weights_path = weights_path
         self._model: torch.nn.Module | None = None  # built on first image: queries need only the vocabulary
@@ -82,7 +83,7 @@ class EfficientNetLabelEncoder:
         if self._model is None:
             model = load_lite0(self.weights_path, self.device)
             if model._fc.out_features != self.dim:
-                raise ValueError(f"The classifier has {model._fc.out_features} classes, "
+                raise InvalidInputError(f"The classifier has {model._fc.out_features} classes, "
                                  f"but {self.dim} class names are known.")
             self._model = model
         return self._model
@@ -101,7 +102,7 @@ class EfficientNetLabelEncoder:
         """Keep each image's top-k classes (prob >= min_prob) and sum their probabilities per token."""
         probs = np.asarray(features, dtype=np.float32)
         if probs.ndim != 2 or probs.shape[1] != self.dim:
-            raise ValueError(f"Expected class probabilities of shape (n, {self.dim}), got {probs.shape}.")
+            raise InvalidInputError(f"Expected class probabilities of shape (n, {self.dim}), got {probs.shape}.")
         k = min(self.top_k, self.dim)
         top = np.argpartition(-probs, k - 1, axis=1)[:, :k]
         rows = np.repeat(np.arange(len(probs)), k)
@@ -117,7 +118,7 @@ class EfficientNetLabelEncoder:
     def encode_query(self, text: str) -> SparseVector:
         """The query's content tokens, weight 1 each (see `label_tokens.text_token_ids`)."""
         if not isinstance(text, str) or not text.strip():
-            raise ValueError("The query is empty; type some words to search for.")
+            raise InvalidInputError("The query is empty; type some words to search for.")
         ids = sorted(text_token_ids(text, self.vocab, self.word_pieces))
         return SparseVector(np.asarray(ids, dtype=np.int32), np.ones(len(ids), dtype=np.float32))
 

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lsr.errors import InvalidInputError, MissingFileError
+
 BN_EPS = 1e-3
 IMAGE_SIZE = 224
 # (repeats, kernel, stride, expand ratio, in channels, out channels) of the seven stages of Lite0.
@@ -111,12 +113,12 @@ def load_lite0(weights_path: str | Path | None = None, device: str | torch.devic
     """Build EfficientNet-Lite0 in eval mode with a local state dict (tensors only; nothing is unpickled)."""
     path = Path(weights_path) if weights_path is not None else lite0_weights_path()
     if not path.is_file():
-        raise FileNotFoundError(f"EfficientNet-Lite0 weights {path} do not exist; pass a local state-dict file.")
+        raise MissingFileError(f"EfficientNet-Lite0 weights {path} do not exist; pass a local state-dict file.")
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     model = EfficientNetLite0(num_classes=state["_fc.weight"].shape[0])
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
-        raise ValueError(f"{path} is not an EfficientNet-Lite0 state dict: missing {missing[:5]}, unexpected {unexpected[:5]}.")
+        raise InvalidInputError(f"{path} is not an EfficientNet-Lite0 state dict: missing {missing[:5]}, unexpected {unexpected[:5]}.")
     return model.to(device).eval()

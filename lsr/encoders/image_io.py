@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from lsr.errors import InvalidInputError
+
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own Image.MAX_IMAGE_PIXELS default (~ 0.25 GB of RGBA)
 _ORIENTATION_TAG = 0x0112
 _TRANSPOSED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
 
 
-class ImageError(ValueError):
+class ImageError(InvalidInputError):
     """An image file that cannot be used; the message is the reason reported for it."""
 
 

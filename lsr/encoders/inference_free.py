@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from lsr.errors import InvalidInputError, MissingFileError
 from lsr.sparse import SparseBatch, SparseVector
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def stock_idf(vocab: "Vocabulary", plugin_zip: str | Path) -> np.ndarray:
     with zipfile.ZipFile(path) as plugin:
         jars = [n for n in plugin.namelist() if Path(n).name.startswith(ML_ALGORITHMS_JAR) and n.endswith(".jar")]
         if not jars:
-            raise FileNotFoundError(f"{path} holds no {ML_ALGORITHMS_JAR}*.jar; is it the ML Commons plugin zip?")
+            raise MissingFileError(f"{path} holds no {ML_ALGORITHMS_JAR}*.jar; is it the ML Commons plugin zip?")
         with zipfile.ZipFile(io.BytesIO(plugin.read(jars[0]))) as jar, \
                 zipfile.ZipFile(io.BytesIO(jar.read(STOCK_ANALYZER_ZIP))) as analyzer:
             idf = json.loads(analyzer.read("idf.json"))
@@ -143,9 +144,9 @@ def load_table(directory: str | Path, vocab_size: int) -> np.ndarray:
 
     path = Path(directory) / WEIGHTS_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: an inference-free model keeps its query weights there "
+        raise MissingFileError(f"{path} is missing: an inference-free model keeps its query weights there "
                                 "(train one with `lsr train --query-encoder inference-free`).")
     table = load_file(str(path))["weights"]
     if table.shape != (vocab_size,) or not np.all(np.isfinite(table)) or np.any(table < 0):
-        raise ValueError(f"{path} must hold {vocab_size} finite non-negative weights; got shape {table.shape}.")
+        raise InvalidInputError(f"{path} must hold {vocab_size} finite non-negative weights; got shape {table.shape}.")
     return table.astype(np.float32)

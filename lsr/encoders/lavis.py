@@ -25,6 +25,7 @@ from lsr.encoders.base import CaptionTokens, ImageInput, check_texts, encode_ima
 
 from lsr.vectors import l2_normalise
 from lsr.devices import resolve_device
+from lsr.errors import InvalidInputError, MissingFileError
 from lsr.vocab import Vocabulary, default_tokenizer_dir
 
 INSTALL_HINT = (
@@ -51,10 +52,10 @@ class LavisEncoder(CaptionTokens):
     def __init__(self, family: str, checkpoint: str | Path, tokenizer_dir: str | Path | None = None,
                  device: str | None = None, model_type: str = "base", vocab: Vocabulary | None = None):
         if family not in MODELS:
-            raise ValueError(f"family must be one of {sorted(MODELS)}, got {family!r}.")
+            raise InvalidInputError(f"family must be one of {sorted(MODELS)}, got {family!r}.")
         checkpoint = Path(checkpoint)
         if not checkpoint.is_file():
-            raise FileNotFoundError(f"LAVIS checkpoint {checkpoint} does not exist; pass a local .pth file.")
+            raise MissingFileError(f"LAVIS checkpoint {checkpoint} does not exist; pass a local .pth file.")
         tokenizer_dir = Path(tokenizer_dir) if tokenizer_dir is not None else default_tokenizer_dir()
         registry = import_lavis()
         self.family = family
@@ -142,7 +143,7 @@ def save_random_checkpoint(family: str, path: str | Path, tokenizer_dir: str | P
     """A checkpoint of a randomly initialised ALBEF / BLIP feature extractor in LAVIS's format
     ({"model": state_dict}), built offline: stands in for a user's checkpoint in tests."""
     if family not in MODELS:
-        raise ValueError(f"family must be one of {sorted(MODELS)}, got {family!r}.")
+        raise InvalidInputError(f"family must be one of {sorted(MODELS)}, got {family!r}.")
     torch.manual_seed(seed)
     tokenizer_dir = Path(tokenizer_dir) if tokenizer_dir is not None else default_tokenizer_dir()
     model, _ = _build(import_lavis(), family, model_type, None, tokenizer_dir)

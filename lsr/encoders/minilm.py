@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lsr.devices import resolve_device
+from lsr.errors import InvalidInputError, MissingFileError
 from lsr.vectors import l2_normalise
 from lsr.vocab import default_tokenizer_dir
 
@@ -28,7 +29,7 @@ class MiniLMEncoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         path = Path(model_dir) if model_dir is not None else default_tokenizer_dir()
         if not path.is_dir():
-            raise FileNotFoundError(f"Encoder directory {path} does not exist; pass a local model directory.")
+            raise MissingFileError(f"Encoder directory {path} does not exist; pass a local model directory.")
         self.path = path
         self.device = resolve_device(device)
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
@@ -43,7 +44,7 @@ class MiniLMEncoder:
         texts = list(texts)
         for i, t in enumerate(texts):
             if not isinstance(t, str) or not t.strip():
-                raise ValueError(f"Text #{i} is empty or not a string; remove it or give it words.")
+                raise InvalidInputError(f"Text #{i} is empty or not a string; remove it or give it words.")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = np.argsort([len(t) for t in texts], kind="stable")
         for start in tqdm(range(0, len(texts), batch_size), desc="encode texts", disable=not show_progress,
@@ -75,6 +76,6 @@ class MiniLMEncoder:
                 out[start + i] = hidden[i][keep[i]].cpu().numpy()
         for i, arr in enumerate(out):
             if len(arr) == 0:
-                raise ValueError(f"Text #{i} has no tokens; remove it or give it words.")
+                raise InvalidInputError(f"Text #{i} has no tokens; remove it or give it words.")
         return out
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from lsr.encoders.base import ImageTextEncoder, SparseImageEncoder, TextEncoder
 from lsr.encoders.names import IMAGE_ENCODERS
+from lsr.errors import InvalidInputError
 
 __all__ = ["IMAGE_ENCODERS", "load_dense_encoder", "load_image_encoder"]
 
@@ -19,9 +20,9 @@ def load_image_encoder(name: str, path: str | Path | None = None, device: str | 
 
         return EfficientNetLabelEncoder(weights_path=path, device=device)
     if name not in IMAGE_ENCODERS:
-        raise ValueError(f"Unknown image encoder {name!r}; choose one of {', '.join(IMAGE_ENCODERS)}.")
+        raise InvalidInputError(f"Unknown image encoder {name!r}; choose one of {', '.join(IMAGE_ENCODERS)}.")
     if path is None:
-        raise ValueError(f"Encoder {name!r} needs --encoder-path: a local model directory or checkpoint file.")
+        raise InvalidInputError(f"Encoder {name!r} needs --encoder-path: a local model directory or checkpoint file.")
     if name == "blip":
         from lsr.encoders.blip import BlipEncoder
 
@@ -40,5 +41,5 @@ def load_dense_encoder(name: str, path: str | Path | None = None, device: str | 
 
         return MiniLMEncoder(path, device=device)
     if name == "efficientnet-labels":
-        raise ValueError("efficientnet-labels is a sparse encoder (no D2S model): use LabelTokenEncoder.")
+        raise InvalidInputError("efficientnet-labels is a sparse encoder (no D2S model): use LabelTokenEncoder.")
     return load_image_encoder(name, path, device, tokenizer_dir)

@@ -23,6 +23,7 @@ import numpy as np
 from lsr.encoders.base import ImageInput, check_texts
 from lsr.encoders.inference_free import (QueryTokens, clip_table, load_table, query_vectors, save_table,
                                          table_to_idf_json)
+from lsr.errors import InvalidInputError
 from lsr.provenance import model_record
 from lsr.sparse import SparseBatch, SparseVector
 
@@ -93,7 +94,7 @@ class D2SEncoder(_VocabularyOutput):
 
     def _set_dense(self, dense: "TextEncoder") -> None:
         if dense.dim != self.model.config.dense_dim:
-            raise ValueError(f"The dense encoder gives {dense.dim}-d vectors, the D2S model expects "
+            raise InvalidInputError(f"The dense encoder gives {dense.dim}-d vectors, the D2S model expects "
                              f"{self.model.config.dense_dim}-d: use the dense encoder it was trained on "
                              f"(recorded: {self.model.config.dense_encoder or 'not recorded'}).")
         self._dense = dense
@@ -106,7 +107,7 @@ class D2SEncoder(_VocabularyOutput):
 
             record = self.model.config.dense_encoder
             if not record:
-                raise ValueError("This D2S model does not record its dense encoder; pass one: "
+                raise InvalidInputError("This D2S model does not record its dense encoder; pass one: "
                                  "D2SEncoder(model, dense=MiniLMEncoder()) or from_pretrained(dir, dense=...).")
             self._set_dense(load_dense_encoder(record["name"], record.get("path"), self.device))
         return self._dense
@@ -120,7 +121,7 @@ class D2SEncoder(_VocabularyOutput):
 
                 vocab = Vocabulary()
             if len(vocab) < self.model.config.vocab_size:
-                raise ValueError(f"The vocabulary has {len(vocab)} tokens, the D2S model {self.model.config.vocab_size}.")
+                raise InvalidInputError(f"The vocabulary has {len(vocab)} tokens, the D2S model {self.model.config.vocab_size}.")
             self._vocab = vocab
         return self._vocab
 
@@ -139,7 +140,7 @@ class D2SEncoder(_VocabularyOutput):
             return InferenceFreeEncoder(model, load_table(model_dir, model.config.vocab_size), dense, vocab,
                                         min_weight, device)
         if cls is not D2SEncoder:
-            raise ValueError(f"{model_dir} is a D2S model without inference-free queries (config query_encoder "
+            raise InvalidInputError(f"{model_dir} is a D2S model without inference-free queries (config query_encoder "
                              f"{model.config.query_encoder!r}); load it with D2SEncoder.from_pretrained.")
         return cls(model, dense, vocab, min_weight=min_weight, device=device)
 
@@ -173,12 +174,12 @@ class D2SEncoder(_VocabularyOutput):
         if all(isinstance(x, str) for x in items):
             dense = self.dense.encode_texts(check_texts(items), batch_size=batch_size, show_progress=show_progress)
         elif any(isinstance(x, str) for x in items):
-            raise ValueError("Documents mix texts (str) and images; pass images as pathlib.Path or PIL images, "
+            raise InvalidInputError("Documents mix texts (str) and images; pass images as pathlib.Path or PIL images, "
                              "in a call of their own.")
         elif hasattr(self.dense, "encode_images"):
             dense = self.dense.encode_images(items, batch_size=batch_size, show_progress=show_progress)
         else:
-            raise ValueError(f"{type(self.dense).__name__} encodes text only; use an image-text encoder "
+            raise InvalidInputError(f"{type(self.dense).__name__} encodes text only; use an image-text encoder "
                              "(BLIP, ALBEF) for image documents.")
         return self.encode_dense(dense)
 
@@ -197,7 +198,7 @@ class D2SEncoder(_VocabularyOutput):
         """Each query's token vectors (special tokens dropped), for late interaction; needs a dense
         encoder with `encode_tokens` (MiniLM)."""
         if not hasattr(self.dense, "encode_tokens"):
-            raise ValueError(f"{type(self.dense).__name__} gives no token vectors; late interaction needs one "
+            raise InvalidInputError(f"{type(self.dense).__name__} gives no token vectors; late interaction needs one "
                              "that does (MiniLM).")
         return self.dense.encode_tokens(_texts(texts), batch_size=batch_size)
 
@@ -237,7 +238,7 @@ class LabelTokenEncoder(_VocabularyOutput):
 
 def _texts(texts: Sequence[str] | str) -> list[str]:
     if isinstance(texts, str):
-        raise ValueError("encode_query takes a list of texts; wrap a single query: [text].")
+        raise InvalidInputError("encode_query takes a list of texts; wrap a single query: [text].")
     return check_texts(texts)
 
 
@@ -255,7 +256,7 @@ class InferenceFreeEncoder(D2SEncoder):
         super().__init__(model, dense, vocab, min_weight=min_weight, device=device)
         table = np.asarray(table, dtype=np.float32)
         if table.shape != (model.config.vocab_size,) or np.any(table < 0) or not np.all(np.isfinite(table)):
-            raise ValueError(f"The query table must hold {model.config.vocab_size} finite non-negative weights, "
+            raise InvalidInputError(f"The query table must hold {model.config.vocab_size} finite non-negative weights, "
                              f"got shape {table.shape}.")
         self.table = clip_table(table)
         self.name = self.name.replace("+d2s", "+d2s-inference-free")

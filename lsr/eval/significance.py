@@ -27,6 +27,7 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import binomtest, chi2
 
+from lsr.errors import InvalidInputError
 from lsr.eval.metrics import KS
 from lsr.eval.trec import read_qrels, read_ranking
 
@@ -37,11 +38,11 @@ def hits_at(ranking: dict[str, list[str]], qrels: dict[str, set[str]], k: int, n
     than K cannot give R@K: both are errors."""
     unknown = set(ranking) - set(qrels)
     if unknown:
-        raise ValueError(f"{name} ranks {len(unknown)} queries the qrels do not judge (e.g. {sorted(unknown)[0]!r}): "
+        raise InvalidInputError(f"{name} ranks {len(unknown)} queries the qrels do not judge (e.g. {sorted(unknown)[0]!r}): "
                          "pair each run with the qrels of its split and direction.")
     depth = max((len(docs) for docs in ranking.values()), default=0)
     if k > depth:
-        raise ValueError(f"R@{k} needs {k} ranked documents per query but {name} holds at most {depth}: "
+        raise InvalidInputError(f"R@{k} needs {k} ranked documents per query but {name} holds at most {depth}: "
                          f"use K <= {depth} or write a deeper run.")
     return np.array([bool(set(ranking.get(q, [])[:k]) & qrels[q]) for q in sorted(qrels)])
 
@@ -64,11 +65,11 @@ def relevance_clusters(qrels: dict[str, set[str]]) -> np.ndarray:
 def _check_paired(a: np.ndarray, b: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:
     """The cluster numbers (0..C-1, one per query; each query its own when None) after checking the shapes."""
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
-        raise ValueError(f"Paired outcomes need two equal non-empty 1-d arrays, got {a.shape} and {b.shape}.")
+        raise InvalidInputError(f"Paired outcomes need two equal non-empty 1-d arrays, got {a.shape} and {b.shape}.")
     if clusters is None:
         return np.arange(len(a))
     if clusters.shape != a.shape:
-        raise ValueError(f"clusters needs one number per query ({a.shape}), got {clusters.shape}.")
+        raise InvalidInputError(f"clusters needs one number per query ({a.shape}), got {clusters.shape}.")
     return np.unique(clusters, return_inverse=True)[1]
 
 
@@ -89,9 +90,9 @@ def bootstrap_interval(a: np.ndarray, b: np.ndarray, samples: int = 10_000, seed
     with `clusters` (a number per query) whole clusters, the difference then the resampled queries' mean."""
     cluster = _check_paired(a, b, clusters)
     if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}.")
+        raise InvalidInputError(f"level must be in (0, 1), got {level}.")
     if samples < 1:
-        raise ValueError(f"samples must be >= 1, got {samples}.")
+        raise InvalidInputError(f"samples must be >= 1, got {samples}.")
     sums = np.bincount(cluster, weights=a.astype(np.float64) - b.astype(np.float64))
     sizes = np.bincount(cluster).astype(np.float64)
     rng = np.random.default_rng(seed)
@@ -125,7 +126,7 @@ def compare_runs(runs_a: Sequence[str | Path], run_b: str | Path, qrels: str | P
     """R@K of system A (one run, or several averaged per query) against system B, per K, with paired tests;
     `cluster` resamples and tests queries that share their relevant items together (`relevance_clusters`)."""
     if not runs_a:
-        raise ValueError("Give at least one run of system A.")
+        raise InvalidInputError("Give at least one run of system A.")
     judged = read_qrels(qrels)
     rankings_a = [(str(p), read_ranking(p)) for p in runs_a]
     ranking_b = read_ranking(run_b)
@@ -134,7 +135,7 @@ def compare_runs(runs_a: Sequence[str | Path], run_b: str | Path, qrels: str | P
     out = []
     for k in ks:
         if k < 1:
-            raise ValueError(f"K must be >= 1, got {k}.")
+            raise InvalidInputError(f"K must be >= 1, got {k}.")
         per_run = np.stack([hits_at(r, judged, k, name) for name, r in rankings_a])
         a = per_run.mean(axis=0)
         b = hits_at(ranking_b, judged, k, str(run_b))

@@ -7,6 +7,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
+from lsr.errors import InvalidInputError
 from lsr.topk import topk_indices
 
 RUN_LAYOUT = "qid Q0 docid rank score tag"
@@ -53,7 +54,7 @@ def _trec_fields(path: str | Path, layout: str) -> Iterator[list[str]]:
         if line.strip():
             parts = line.split()
             if len(parts) != width or not parts[3].lstrip("-").isdigit():
-                raise ValueError(f"{path}:{number} is not a TREC line '{layout}'.")
+                raise InvalidInputError(f"{path}:{number} is not a TREC line '{layout}'.")
             yield parts
 
 
@@ -73,5 +74,5 @@ def read_qrels(path: str | Path) -> dict[str, set[str]]:
         if int(relevance) > 0:
             docs.add(doc)
     if not qrels:
-        raise ValueError(f"{path} has no judgements.")
+        raise InvalidInputError(f"{path} has no judgements.")
     return qrels

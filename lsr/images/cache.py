@@ -15,6 +15,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from lsr.errors import InvalidInputError
+
 logger = logging.getLogger(__name__)
 
 
@@ -82,7 +84,7 @@ class FeatureCache:
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.shape != (len(keys), self.dim) or len(sizes) != len(keys):
-            raise ValueError(f"Expected {len(keys)} vectors of {self.dim} dims and sizes, got shape {vectors.shape} "
+            raise InvalidInputError(f"Expected {len(keys)} vectors of {self.dim} dims and sizes, got shape {vectors.shape} "
                              f"and {len(sizes)} sizes.")
         if not keys:
             return
@@ -108,5 +110,5 @@ def _safe_name(name: str) -> str:
     """A directory name for an encoder name (letters, digits, '.', '_', '-')."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
     if not safe:
-        raise ValueError(f"Encoder name {name!r} gives an empty cache directory name.")
+        raise InvalidInputError(f"Encoder name {name!r} gives an empty cache directory name.")
     return safe

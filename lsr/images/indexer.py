@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from lsr.backends.base import SparseBackend
 from lsr.d2s.model import D2SModel
 from lsr.encoders.base import ImageTextEncoder, SparseImageEncoder
+from lsr.errors import InvalidInputError
 from lsr.images.cache import FeatureCache
 from lsr.images.io import DEFAULT_MAX_PIXELS, ImageError, open_rgb
 from lsr.images.manifest import Manifest
@@ -70,7 +71,7 @@ def index_image_folder(
     """
     root = Path(root)
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}.")
     vectoriser = ImageVectoriser(encoder, model)
     manifest = Manifest.load(manifest_path) if manifest_path is not None else Manifest()
     if len(manifest) and backend.count() == 0:

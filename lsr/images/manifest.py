@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
+from lsr.errors import InvalidInputError
+
 
 class Entry(NamedTuple):
     size: int
@@ -36,7 +38,7 @@ class Manifest:
         try:
             cols = pq.read_table(path, columns=["id", "size", "mtime_ns", "signature"]).to_pydict()
         except (OSError, KeyError, ValueError) as exc:
-            raise ValueError(f"Image manifest {path} is unreadable ({exc}); delete it to re-index the folder.") from None
+            raise InvalidInputError(f"Image manifest {path} is unreadable ({exc}); delete it to re-index the folder.") from None
         return cls({i: Entry(s, m, g) for i, s, m, g in zip(cols["id"], cols["size"], cols["mtime_ns"], cols["signature"])})
 
     def save(self, path: str | Path) -> None:

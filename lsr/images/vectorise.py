@@ -14,6 +14,7 @@ import numpy as np
 
 from lsr.d2s.model import D2SModel
 from lsr.encoders.base import ImageInput, ImageTextEncoder, SparseImageEncoder
+from lsr.errors import InvalidInputError
 from lsr.sparse import SparseBatch
 
 
@@ -25,15 +26,15 @@ class ImageVectoriser:
         self.model = model
         self.sparse_native = isinstance(encoder, SparseImageEncoder)
         if self.sparse_native and model is not None:
-            raise ValueError(f"Encoder {encoder.name!r} writes sparse vectors itself; do not pass a D2S model.")
+            raise InvalidInputError(f"Encoder {encoder.name!r} writes sparse vectors itself; do not pass a D2S model.")
         if not self.sparse_native:
             if not isinstance(encoder, ImageTextEncoder):
                 raise TypeError(f"{type(encoder).__name__} is neither an ImageTextEncoder nor a SparseImageEncoder.")
             if model is None:
-                raise ValueError(f"Encoder {encoder.name!r} gives dense vectors: pass a trained D2S model "
+                raise InvalidInputError(f"Encoder {encoder.name!r} gives dense vectors: pass a trained D2S model "
                                  "(--model DIR) to map them onto the vocabulary.")
             if model.config.dense_dim != encoder.dim:
-                raise ValueError(f"The D2S model expects {model.config.dense_dim}-d inputs but encoder "
+                raise InvalidInputError(f"The D2S model expects {model.config.dense_dim}-d inputs but encoder "
                                  f"{encoder.name!r} gives {encoder.dim}-d vectors; train a D2S model on this encoder.")
         self.name = encoder.name
         self.dim = int(encoder.dim)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from lsr.errors import MissingFileError
+
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
@@ -40,7 +42,7 @@ def walk_images(root: str | Path, extensions: frozenset[str] = IMAGE_EXTENSIONS)
     """Yield image files under `root` (by extension, case-insensitive) in sorted order, or `WalkError`s."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"Image folder {root} does not exist or is not a directory.")
+        raise MissingFileError(f"Image folder {root} does not exist or is not a directory.")
     visited: set[tuple[int, int]] = set()
     stack: list[Path] = [root]
     while stack:

@@ -18,6 +18,7 @@ import logging
 import time
 from dataclasses import replace
 
+from lsr.errors import InvalidInputError
 from lsr.node.install import NodeConfig, NodeError
 from lsr.node.run import _get_json, kill, start, stop
 
@@ -30,7 +31,7 @@ def cluster_configs(nodes: int = 2, base: NodeConfig | None = None, http_port: i
     """The configs of `nodes` nodes of one cluster: HTTP ports from `http_port` (default the base's),
     transport ports from `transport_port` (default HTTP + 100), homes under the base home."""
     if nodes < 2:
-        raise ValueError(f"A cluster needs at least 2 nodes (got {nodes}); `lsr opensearch start` runs one.")
+        raise InvalidInputError(f"A cluster needs at least 2 nodes (got {nodes}); `lsr opensearch start` runs one.")
     base = base or NodeConfig.from_env()
     http_port = http_port or base.port
     transport_port = transport_port or http_port + 100

@@ -16,6 +16,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lsr.errors import MissingFileError, ServiceError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_VERSION = "3.6.0"
@@ -35,7 +37,7 @@ ML_SETTINGS = ("plugins.ml_commons.only_run_on_ml_node: false",
                "plugins.ml_commons.connector.private_ip_enabled: true",
                "plugins.ml_commons.native_memory_threshold: 100",
                "plugins.ml_commons.jvm_heap_memory_threshold: 100")
-class NodeError(RuntimeError):
+class NodeError(ServiceError):
     """The local node could not be installed, started or stopped; the message says what to do."""
 
 
@@ -120,7 +122,7 @@ def find_ml_plugin_zip(downloads: str | Path | None = None) -> Path:
     folder = Path(downloads) if downloads is not None else NodeConfig.from_env().downloads
     found = sorted(folder.glob("opensearch-ml-plugin-*.zip"))
     if not found:
-        raise FileNotFoundError(f"No ML Commons plugin zip in {folder}: the stock bert-uncased IDF table ships "
+        raise MissingFileError(f"No ML Commons plugin zip in {folder}: the stock bert-uncased IDF table ships "
                                 "inside it; run `lsr opensearch start` once (it downloads the plugin), or pass "
                                 "the zip's path.")
     return found[-1]

@@ -7,9 +7,32 @@
   interaction (TGDT) or an image-text matching head. (Dense re-ranking and hybrid fusion run inside
   the backends: `SparseBackend.search_reranked` / `search_hybrid`, formulas in `lsr.backends.fusion`.)
 - `sets.py`: set-of-embeddings items (DivE's smooth-Chamfer; max / sum / avg over members).
+
+Names load on first use, so the command line can read `lsr.search.modes` without the searcher's imports.
 """
 
-from lsr.search.modes import Hybrid, Rerank, Retrieval, SetScoring, parse_mode
-from lsr.search.searcher import Searcher, SparseSearcher
+from __future__ import annotations
 
-__all__ = ["Hybrid", "Rerank", "Retrieval", "Searcher", "SetScoring", "SparseSearcher", "parse_mode"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {"Hybrid": "lsr.search.modes", "Rerank": "lsr.search.modes", "Retrieval": "lsr.search.modes",
+            "SetScoring": "lsr.search.modes", "parse_mode": "lsr.search.modes",
+            "Searcher": "lsr.search.searcher", "SparseSearcher": "lsr.search.searcher"}
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from lsr.search.modes import Hybrid, Rerank, Retrieval, SetScoring, parse_mode
+    from lsr.search.searcher import Searcher, SparseSearcher
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

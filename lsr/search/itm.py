@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from lsr.encoders.base import ImageInput, as_rgb_images, check_texts
+from lsr.errors import InvalidInputError
 from lsr.vectors import batches
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class ITMScorer:
 
     def __init__(self, blip: "BlipEncoder", batch_size: int = 16):
         if not hasattr(blip.model, "itm_head"):
-            raise ValueError(f"{type(blip.model).__name__} has no ITM head; use a BlipForImageTextRetrieval model.")
+            raise InvalidInputError(f"{type(blip.model).__name__} has no ITM head; use a BlipForImageTextRetrieval model.")
         self.blip, self.batch_size = blip, batch_size
 
     @classmethod

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 
 from lsr.backends.base import Hit, rescore
+from lsr.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from lsr.search.itm import ITMScorer
@@ -28,7 +29,7 @@ RERANKERS = ("dense", "late", "itm")
 
 def check_reranker(name: str | None) -> str | None:
     if name is not None and name not in RERANKERS:
-        raise ValueError(f"Unknown re-ranker {name!r}; choose one of {', '.join(RERANKERS)}.")
+        raise InvalidInputError(f"Unknown re-ranker {name!r}; choose one of {', '.join(RERANKERS)}.")
     return name
 
 
@@ -56,6 +57,6 @@ def itm_rerank(hits: list[Hit], text: str, scorer: "ITMScorer",
 def _image_path(hit: Hit) -> object:
     path = hit.metadata.get("path")
     if not path:
-        raise ValueError(f"Hit {hit.id!r} has no 'path' in its metadata; ITM re-ranking needs each hit's image "
+        raise InvalidInputError(f"Hit {hit.id!r} has no 'path' in its metadata; ITM re-ranking needs each hit's image "
                          "(index image folders with `lsr index-images`, or pass image_of=).")
     return Path(path)

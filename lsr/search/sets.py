@@ -18,6 +18,7 @@ import numpy as np
 
 from lsr.backends.base import Hit, rescore
 from lsr.backends.validate import SCORE_MODES
+from lsr.errors import InvalidInputError
 
 SET_SIMILARITIES = ("smooth_chamfer", "max", "mean")
 
@@ -42,7 +43,7 @@ def set_similarity(x: np.ndarray, y: np.ndarray, how: str = "smooth_chamfer", al
         return float(cos.max())
     if how == "mean":
         return float(cos.mean())
-    raise ValueError(f"Unknown set similarity {how!r}; choose one of {', '.join(SET_SIMILARITIES)}.")
+    raise InvalidInputError(f"Unknown set similarity {how!r}; choose one of {', '.join(SET_SIMILARITIES)}.")
 
 
 def set_scores(query_set: np.ndarray, doc_sets: Sequence[np.ndarray], how: str = "smooth_chamfer",
@@ -55,7 +56,7 @@ def aggregate(member_scores: Sequence[float], how: str = "max") -> float:
     """A set's score from its members' scores, as OpenSearch's nested ``score_mode`` does: only matching
     members (score > 0) count, so ``avg`` averages over them; no matching member scores 0 (no match)."""
     if how not in SCORE_MODES:
-        raise ValueError(f"Unknown score mode {how!r}; choose one of {', '.join(SCORE_MODES)}.")
+        raise InvalidInputError(f"Unknown score mode {how!r}; choose one of {', '.join(SCORE_MODES)}.")
     s = np.asarray(member_scores, dtype=np.float64)
     s = s[s > 0]
     if s.size == 0:

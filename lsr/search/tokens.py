@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from lsr.errors import InvalidInputError, MissingFileError
+
 MANIFEST = "tokens.json"
 FORMAT = "lsr-token-vectors"
 
@@ -25,22 +27,22 @@ class TokenStore:
 
     def __init__(self, ids: Sequence[str], offsets: np.ndarray, vectors: np.ndarray):
         if len(offsets) != len(ids) + 1 or int(offsets[-1]) != len(vectors):
-            raise ValueError(f"Token store: {len(ids)} ids, {len(offsets)} offsets and {len(vectors)} vectors "
+            raise InvalidInputError(f"Token store: {len(ids)} ids, {len(offsets)} offsets and {len(vectors)} vectors "
                              "do not line up.")
         self.ids = list(ids)
         self.offsets, self.vectors = offsets, vectors
         self._row = {doc_id: i for i, doc_id in enumerate(self.ids)}
         if len(self._row) != len(self.ids):
-            raise ValueError("Token store: an id appears twice; give each document once.")
+            raise InvalidInputError("Token store: an id appears twice; give each document once.")
 
     @classmethod
     def build(cls, ids: Sequence[str], token_vectors: Sequence[np.ndarray]) -> "TokenStore":
         """From each document's (tokens, dim) array (L2-normalised rows, as `encode_tokens` gives)."""
         if len(ids) != len(token_vectors):
-            raise ValueError(f"{len(ids)} ids but {len(token_vectors)} token arrays; give one per document.")
+            raise InvalidInputError(f"{len(ids)} ids but {len(token_vectors)} token arrays; give one per document.")
         for doc_id, arr in zip(ids, token_vectors):
             if np.asarray(arr).ndim != 2 or len(arr) == 0:
-                raise ValueError(f"Document {doc_id!r} has no token vectors ((tokens, dim) with tokens >= 1).")
+                raise InvalidInputError(f"Document {doc_id!r} has no token vectors ((tokens, dim) with tokens >= 1).")
         lengths = np.array([len(a) for a in token_vectors], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         return cls(ids, offsets, np.concatenate([np.asarray(a, dtype=np.float16) for a in token_vectors]))
@@ -83,10 +85,10 @@ class TokenStore:
     def load(cls, directory: str | Path, mmap: bool = True) -> "TokenStore":
         path = Path(directory)
         if not (path / MANIFEST).is_file():
-            raise FileNotFoundError(f"No {MANIFEST} in {path}; write token vectors with `lsr index --tokens {path}`.")
+            raise MissingFileError(f"No {MANIFEST} in {path}; write token vectors with `lsr index --tokens {path}`.")
         manifest = json.loads((path / MANIFEST).read_text())
         if manifest.get("format") != FORMAT:
-            raise ValueError(f"{path / MANIFEST} is not a token store ({manifest.get('format')!r}).")
+            raise InvalidInputError(f"{path / MANIFEST} is not a token store ({manifest.get('format')!r}).")
         vectors = np.load(path / "vectors.npy", mmap_mode="r" if mmap else None)
         return cls(manifest["ids"], np.load(path / "offsets.npy"), vectors)
 

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from lsr.backends.opensearch.client import explain_failure
 from lsr.backends.base import IndexReport
 from lsr.backends.validate import id_problem, metadata_problem, vector_problem
+from lsr.errors import ServiceError
 from lsr.sparse import SparseVector
 from lsr.vocab import VOCAB_SIZE
 
@@ -52,7 +53,7 @@ class BulkSettings:
     async_translog: bool = True
 
 
-class BulkAborted(RuntimeError):
+class BulkAborted(ServiceError):
     """The node stayed unreachable; `report` has what was accepted before that."""
 
     def __init__(self, message: str, report: IndexReport):

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from lsr.backends.opensearch.connection import Connection
 from lsr.definitions import load_definition  # noqa: F401 (the backend modules import it from here)
+from lsr.errors import BackendUnavailableError, InvalidInputError, LsrError
 
 
 TWO_PHASE_KEYS = ("prune_type", "prune_ratio", "expansion_rate", "max_window_size")
@@ -23,7 +24,7 @@ def two_phase_pipeline(overrides: Mapping[str, Any] | None = None) -> dict:
     definition.pop("description", None)
     unknown = set(overrides or {}) - set(TWO_PHASE_KEYS)
     if unknown:
-        raise ValueError(f"Unknown two-phase parameters {sorted(unknown)}; use {', '.join(TWO_PHASE_KEYS)}.")
+        raise InvalidInputError(f"Unknown two-phase parameters {sorted(unknown)}; use {', '.join(TWO_PHASE_KEYS)}.")
     for processor in definition["request_processors"]:
         processor["neural_sparse_two_phase_processor"]["two_phase_parameter"].update(overrides or {})
     return definition
@@ -39,15 +40,15 @@ def connect(target, timeout: float | None = None):
     return target.client() if isinstance(target, Connection) else target
 
 
-class NodeUnavailableError(ConnectionError):
+class NodeUnavailableError(BackendUnavailableError):
     """The OpenSearch node does not answer (down, restarting, or another URL)."""
 
 
-class CertificateVerifyError(ConnectionError):
+class CertificateVerifyError(LsrError, ConnectionError):
     """The node's TLS certificate is not trusted (or the URL's scheme does not match the node's)."""
 
 
-class AccessDeniedError(PermissionError):
+class AccessDeniedError(LsrError, PermissionError):
     """The node refused the credentials (401) or the user's rights (403)."""
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from lsr.errors import InvalidInputError, MissingFileError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:9200"
@@ -47,7 +49,7 @@ class Connection:
         for one in self.url.split(","):  # several nodes of one cluster: requests go round them, skipping dead ones
             parts = urlsplit(one.strip() if "://" in one else f"http://{one.strip()}")
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"OpenSearch URL {_without_credentials(one.strip())!r} is not http(s)://HOST[:PORT]; "
+                raise InvalidInputError(f"OpenSearch URL {_without_credentials(one.strip())!r} is not http(s)://HOST[:PORT]; "
                                  "pass e.g. --url https://localhost:9200 (several nodes: comma-separated).")
             if parts.username is not None:  # credentials in the URL move to the fields, out of the URL
                 user = user or unquote(parts.username)
@@ -55,20 +57,20 @@ class Connection:
             netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
             clean.append(urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")))
         if len({u.split(":", 1)[0] for u in clean}) > 1:
-            raise ValueError(f"The URLs {', '.join(clean)} mix http and https; use one scheme for the cluster.")
+            raise InvalidInputError(f"The URLs {', '.join(clean)} mix http and https; use one scheme for the cluster.")
         object.__setattr__(self, "url", ",".join(clean))
         object.__setattr__(self, "user", user)
         object.__setattr__(self, "password", password)
         if (password is not None) != (user is not None):
-            raise ValueError(f"OpenSearch at {self.url}: give both a user and a password (--user and "
+            raise InvalidInputError(f"OpenSearch at {self.url}: give both a user and a password (--user and "
                              f"{PASSWORD_ENV}), or neither.")
         for name in ("ca_certs", "client_cert", "client_key"):
             path = getattr(self, name)
             if path is not None and not os.path.isfile(path):
-                raise FileNotFoundError(f"The {name.replace('_', ' ')} file {path} does not exist; pass an existing "
+                raise MissingFileError(f"The {name.replace('_', ' ')} file {path} does not exist; pass an existing "
                                         "PEM file.")
         if self.retries < 1 or self.timeout <= 0:
-            raise ValueError(f"retries must be >= 1 and timeout > 0 (got {self.retries}, {self.timeout}).")
+            raise InvalidInputError(f"retries must be >= 1 and timeout > 0 (got {self.retries}, {self.timeout}).")
 
     @classmethod
     def from_env(cls, url: str | None = None, **options) -> "Connection":

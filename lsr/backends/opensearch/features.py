@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
+from lsr.errors import InvalidInputError
 from lsr.sparse import SparseVector
 
 from lsr.vocab import Vocabulary
@@ -27,7 +28,7 @@ _ESCAPED = re.compile(r"%(25|2E)")
 def escape_token(token: str) -> str:
     """A WordPiece token as a field-safe feature name ('%' -> '%25', '.' -> '%2E')."""
     if not token:
-        raise ValueError("Empty tokens cannot be feature names.")
+        raise InvalidInputError("Empty tokens cannot be feature names.")
     return token.replace("%", "%25").replace(".", "%2E")
 
 
@@ -41,16 +42,16 @@ class FeatureNaming:
 
     def __init__(self, naming: str = "wordpiece", vocab: Vocabulary | None = None):
         if naming not in NAMINGS:
-            raise ValueError(f"Unknown feature naming {naming!r}; choose one of {', '.join(NAMINGS)}.")
+            raise InvalidInputError(f"Unknown feature naming {naming!r}; choose one of {', '.join(NAMINGS)}.")
         if naming == "wordpiece" and vocab is None:
-            raise ValueError("The wordpiece naming needs a Vocabulary.")
+            raise InvalidInputError("The wordpiece naming needs a Vocabulary.")
         self.naming = naming
         self.vocab = vocab
         if naming == "wordpiece":
             self._names = [escape_token(t) for t in vocab.tokens]
             self._ids = {n: i for i, n in enumerate(self._names)}
             if len(self._ids) != len(self._names):
-                raise ValueError(f"The vocabulary of {vocab.path} has tokens that collide once escaped.")
+                raise InvalidInputError(f"The vocabulary of {vocab.path} has tokens that collide once escaped.")
 
     def name(self, token_id: int) -> str:
         return self._names[token_id] if self.naming == "wordpiece" else str(int(token_id))

@@ -38,6 +38,7 @@ from lsr.backends.opensearch.searching import OpenSearchSearching
 from lsr.backends.opensearch.query import QueryRules
 from lsr.sparse import SparseBatch, SparseVector
 from lsr.backends.validate import MIN_WEIGHT, check_ids
+from lsr.errors import InvalidInputError
 from lsr.vocab import VOCAB_SIZE, Vocabulary
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class OpenSearchIndex(OpenSearchSearching, OpenSearchModes, SparseBackend):
         """`vocab_size` bounds token ids on a seismic (id-named) index; a WordPiece-named one has its
         vocabulary's size."""
         if kind not in KINDS:
-            raise ValueError(f"Unknown index kind {kind!r}; choose one of {', '.join(KINDS)}.")
+            raise InvalidInputError(f"Unknown index kind {kind!r}; choose one of {', '.join(KINDS)}.")
         self.client = connect(client_or_url)
         self.index_name = index
         self.kind = kind
@@ -97,7 +98,7 @@ class OpenSearchIndex(OpenSearchSearching, OpenSearchModes, SparseBackend):
         body = load_definition("mappings", KINDS[self.kind][0])
         if method_parameters:
             if self.kind != "seismic":
-                raise ValueError("method_parameters apply to the seismic index kind only.")
+                raise InvalidInputError("method_parameters apply to the seismic index kind only.")
             body["mappings"]["properties"][self.field]["method"]["parameters"].update(method_parameters)
         if self.field != "sparse":
             body["mappings"]["properties"][self.field] = body["mappings"]["properties"].pop("sparse")
@@ -108,7 +109,7 @@ class OpenSearchIndex(OpenSearchSearching, OpenSearchModes, SparseBackend):
         for key, value in (("number_of_shards", shards), ("number_of_replicas", replicas)):
             if value is not None:
                 if value < (1 if key == "number_of_shards" else 0):
-                    raise ValueError(f"{key} must be >= {1 if key == 'number_of_shards' else 0}, got {value}.")
+                    raise InvalidInputError(f"{key} must be >= {1 if key == 'number_of_shards' else 0}, got {value}.")
                 body["settings"]["index"][key] = int(value)
         self.client.indices.create(index=self.index_name, body=body)
         self._exists, self._dirty, self._dense_dim = True, False, dense_dim
@@ -119,7 +120,7 @@ class OpenSearchIndex(OpenSearchSearching, OpenSearchModes, SparseBackend):
         found = mapping.get("properties", {}).get(self.field, {}).get("type")
         wanted = "rank_features" if self.kind == "rank_features" else "sparse_vector"
         if found != wanted:
-            raise ValueError(f"Index {self.index_name!r} exists with field {self.field!r} of type {found!r}, "
+            raise InvalidInputError(f"Index {self.index_name!r} exists with field {self.field!r} of type {found!r}, "
                              f"not {wanted!r}; pick another index name or create(overwrite=True).")
 
     def drop(self) -> None:
@@ -227,7 +228,7 @@ class OpenSearchIndex(OpenSearchSearching, OpenSearchModes, SparseBackend):
                dense: "np.ndarray | None" = None) -> IndexReport:
         if dense is not None and self.dense_dim is None and (self._exists or self.client.indices.exists(
                 index=self.index_name)):
-            raise ValueError(f"OpenSearch index {self.index_name!r} exists without a dense field (dense vectors "
+            raise InvalidInputError(f"OpenSearch index {self.index_name!r} exists without a dense field (dense vectors "
                              "are fixed when an index is created): drop it, or index into a new name.")
         self._ensure_exists(dense.shape[1] if dense is not None else None)
         self._dirty = True

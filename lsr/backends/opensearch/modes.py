@@ -22,6 +22,7 @@ import numpy as np
 
 from lsr.backends.fusion import Fusion
 from lsr.backends.opensearch.client import load_definition, read_with_retries
+from lsr.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from lsr.backends.base import Hit
@@ -140,4 +141,4 @@ class OpenSearchModes:
     @staticmethod
     def _exact_only(mode: str, what: str) -> None:
         if mode != "exact":
-            raise ValueError(f"{what} runs over exact sparse search; mode={mode!r} is not supported with it.")
+            raise InvalidInputError(f"{what} runs over exact sparse search; mode={mode!r} is not supported with it.")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lsr.backends.opensearch.features import FeatureNaming
+from lsr.errors import InvalidInputError
 from lsr.prune import cap_terms, prune
 from lsr.sparse import SparseVector
 
@@ -34,7 +35,7 @@ class QueryRules:
         """The query to send and the factor its weights were multiplied by."""
         if self.prune_type is not None:
             if self.prune_value is None:
-                raise ValueError(f"Prune type {self.prune_type!r} needs a prune value.")
+                raise InvalidInputError(f"Prune type {self.prune_type!r} needs a prune value.")
             query = prune(query, self.prune_type, self.prune_value)
         query = cap_terms(query, self.max_clauses)
         if query.nnz == 0:
@@ -60,8 +61,8 @@ def build_query(query: SparseVector, naming: FeatureNaming, field: str, query_ty
         return {"neural_sparse": {field: body}}
     if query_type == "rank_feature":
         if method_parameters:
-            raise ValueError("Sparse ANN (method_parameters) needs the neural_sparse query type.")
+            raise InvalidInputError("Sparse ANN (method_parameters) needs the neural_sparse query type.")
         clauses = [{"rank_feature": {"field": f"{field}.{name}", "linear": {}, "boost": w}}
                    for name, w in features.items()]
         return {"bool": {"should": clauses}}
-    raise ValueError(f"Unknown query type {query_type!r}; choose one of {', '.join(QUERY_TYPES)}.")
+    raise InvalidInputError(f"Unknown query type {query_type!r}; choose one of {', '.join(QUERY_TYPES)}.")

@@ -13,6 +13,7 @@ from lsr.backends.base import Hit
 from lsr.backends.opensearch.client import read_with_retries, two_phase_pipeline
 from lsr.backends.opensearch.query import build_query
 from lsr.backends.opensearch.text_query import search_text as search_words
+from lsr.errors import InvalidInputError
 from lsr.sparse import SparseVector
 
 SEARCH_MODES = ("exact", "two_phase", "ann")
@@ -42,15 +43,15 @@ class OpenSearchSearching:
     def _check_options(self, options: Mapping[str, Any]) -> None:
         unknown = set(options) - {"mode", "method_parameters"}
         if unknown:
-            raise ValueError(f"Unknown search option(s) {', '.join(sorted(unknown))}; OpenSearchIndex takes "
+            raise InvalidInputError(f"Unknown search option(s) {', '.join(sorted(unknown))}; OpenSearchIndex takes "
                              "mode and method_parameters.")
         self._check_mode(options.get("mode", "exact"))
 
     def _check_mode(self, mode: str) -> None:
         if mode not in SEARCH_MODES:
-            raise ValueError(f"Unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}.")
+            raise InvalidInputError(f"Unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}.")
         if mode == "ann" and self.kind != "seismic":
-            raise ValueError("Sparse ANN needs an index of kind 'seismic'.")
+            raise InvalidInputError("Sparse ANN needs an index of kind 'seismic'.")
 
     def _search(self, query: SparseVector, k: int, explain: bool, mode: str = "exact",
                 method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:

@@ -17,6 +17,7 @@ from lsr.backends.opensearch.index import TOP_LEVEL_METADATA
 from lsr.backends.opensearch.query import QueryRules, build_query
 from lsr.backends.set_base import SetIndex
 from lsr.backends.validate import SCORE_MODES, DocumentVector, accept_sets, check_k, prepare_query_set
+from lsr.errors import InvalidInputError
 from lsr.sparse import SparseBatch, SparseVector
 from lsr.vocab import Vocabulary
 
@@ -92,7 +93,7 @@ class OpenSearchSetIndex(SetIndex):
     def request(self, queries: Sequence[SparseVector], k: int, score_mode: str, query_mode: str) -> tuple[dict, float]:
         """(search body, factor to divide scores by) for a query or a query set."""
         if score_mode not in SCORE_MODES or query_mode not in SCORE_MODES:
-            raise ValueError(f"Unknown score mode; choose one of {', '.join(SCORE_MODES)}.")
+            raise InvalidInputError(f"Unknown score mode; choose one of {', '.join(SCORE_MODES)}.")
         clauses, scale = [], None
         for q in prepare_query_set(queries, self.vocab_size):
             sent, s = self.rules.apply(q)

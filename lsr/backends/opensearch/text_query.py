@@ -8,9 +8,10 @@ from typing import Any, Mapping, Protocol
 from lsr.backends.base import Hit
 from lsr.backends.opensearch.client import read_with_retries, two_phase_pipeline
 from lsr.backends.validate import check_k
+from lsr.errors import InvalidInputError, ServiceError
 
 
-class RemoteModelError(RuntimeError):
+class RemoteModelError(ServiceError):
     """OpenSearch could not encode a query or document with the registered model."""
 
 
@@ -36,7 +37,7 @@ def text_query_body(text: str, model_id: str, field: str, k: int, mode: str = "e
     if mode == "two_phase":
         body["search_pipeline"] = two_phase_pipeline(method_parameters)
     elif mode != "exact":
-        raise ValueError(f"Words queries support mode exact or two_phase, not {mode!r}.")
+        raise InvalidInputError(f"Words queries support mode exact or two_phase, not {mode!r}.")
     return body
 
 
@@ -46,12 +47,12 @@ def search_text(index: WordsIndex, text: str, k: int = 10, model_id: str | None 
     from opensearchpy.exceptions import TransportError
 
     if not isinstance(text, str) or not text.strip():
-        raise ValueError("The query is empty; type some words to search for.")
+        raise InvalidInputError("The query is empty; type some words to search for.")
     k = check_k(k)
     record = index.remote_model() or {}
     model_id = model_id or record.get("model_id")
     if not model_id:
-        raise ValueError(f"No remote model is recorded on OpenSearch index {index.index_name!r}: run "
+        raise InvalidInputError(f"No remote model is recorded on OpenSearch index {index.index_name!r}: run "
                          "`lsr opensearch register --model DIR --serve-url URL --index NAME` first.")
     body = text_query_body(text, model_id, index.field, k, mode, method_parameters)
     try:

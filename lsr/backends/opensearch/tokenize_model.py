@@ -17,6 +17,7 @@ import zipfile
 from typing import Mapping
 
 from lsr.backends.opensearch.ml import ML, _find, _request, deploy
+from lsr.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def model_zip(files: Mapping[str, str]) -> bytes:
 def register_tokenize_model(client, files: Mapping[str, str], name: str = "lsr-inference-free") -> str:
     """Upload and deploy the files as a SPARSE_TOKENIZE model (reusing one with the same content); its id."""
     if set(files) != {"tokenizer.json", "idf.json"}:
-        raise ValueError(f"A SPARSE_TOKENIZE model needs tokenizer.json and idf.json, got {sorted(files)}.")
+        raise InvalidInputError(f"A SPARSE_TOKENIZE model needs tokenizer.json and idf.json, got {sorted(files)}.")
     data = model_zip(files)
     digest = hashlib.sha256(data).hexdigest()
     full_name = f"{name}-{digest[:12]}"
