@@ -163,3 +163,13 @@ def test_the_settings_and_the_cli_flags_load_without_torch():
     assert lsr.d2s.inference_free.InferenceFreeConfig is lsr.d2s.config.InferenceFreeConfig
     code = "import sys, lsr.cli.train, lsr.d2s.config; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_lsr_demo_takes_its_training_flags_from_the_config():
+    from lsr.cli.main import build_parser
+    from lsr.cli.train import train_config
+    from lsr.d2s.config import TrainConfig
+
+    assert train_config(build_parser().parse_args(["demo"])) == TrainConfig(epochs=4, batch_size=128)
+    args = build_parser().parse_args(["demo", "--objective", "d2s", "--epochs", "2"])
+    assert train_config(args) == TrainConfig(epochs=2, batch_size=128, objective="d2s")

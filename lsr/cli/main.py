@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 
 from lsr.cli.train import add_data_args, add_train_args, cmd_train, train_config
+from lsr.d2s.config import InferenceFreeConfig
 from lsr.errors import LsrError
 
 DEMO_QUERIES = ("a dog catching a frisbee", "two men playing guitars on a stage", "a little girl in a pink dress",
@@ -19,13 +20,9 @@ DEMO_QUERIES = ("a dog catching a frisbee", "two men playing guitars on a stage"
 
 
 def cmd_demo(args) -> int:
-    from lsr.d2s.train import TrainConfig
     from lsr.app.training import ExperimentConfig, report_text, run_experiment
 
-    objective = {"objective": args.objective} if args.objective else {}
-    cfg = ExperimentConfig(out_dir=args.out, train_images=args.train_images,
-                           train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, **objective),
-                           procrustes=True)
+    cfg = ExperimentConfig(out_dir=args.out, train_images=args.train_images, train=train_config(args), procrustes=True)
     print(f"Demo on the caption proxy ({cfg.train.objective} objective): {args.train_images} Flickr30k train images "
           f"({4 * args.train_images} caption pairs), {args.epochs} epochs; evaluated on Flickr30k 1k test.")
     report = run_experiment(cfg)
@@ -66,11 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="train on a caption-proxy subset, evaluate, index and query (offline)")
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--train-images", type=int, default=5000)
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--batch-size", type=int, default=128,
-                   help="pairs per step (smaller than the full run's 512: more updates on the small subset)")
-    p.add_argument("--objective", choices=("d2s", "joint"), default=None,
-                   help="training objective (default: lsr train's)")
+    add_train_args(p, only=("epochs", "batch_size", "objective"), defaults={"epochs": 4, "batch_size": 128},
+                   helps={"batch_size": "pairs per step (smaller than the full run's: more updates on the small subset)"})
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train D2S, keep the best dev checkpoint, evaluate all scorers")
@@ -95,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with inference-free: start the documents from this D2S model (default: a new projection)")
     g.add_argument("--freeze-documents", action="store_true",
                    help="with --documents: learn only the query table against the model's frozen documents")
-    g.add_argument("--lr-table", type=float, default=1e-2, help="learning rate of the query table")
+    g.add_argument("--lr-table", type=float, default=InferenceFreeConfig.lr_table,
+                   help=f"learning rate of the query table (default {InferenceFreeConfig.lr_table:g})")
     add_data_args(p, ("proxy:f30k/test", "proxy:coco/test"))
     add_train_args(p)
     p.set_defaults(func=cmd_train)
