@@ -11,8 +11,7 @@ Names are imported on first use, so `import lsr` stays cheap (no torch, no OpenS
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lsr.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -58,14 +57,4 @@ _EXPORTS = {  # name -> the module that defines it (`lsr/__init__.pyi` gives typ
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'lsr' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

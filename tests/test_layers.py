@@ -46,7 +46,7 @@ MAX_LINES = 400
 # (layer name, module prefixes): a prefix matches the module and its submodules; the longest match wins.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("lsr.sparse", "lsr.vocab", "lsr.vectors", "lsr.topk", "lsr.prune", "lsr.devices",
-                    "lsr.errors", "lsr.provenance", "lsr.exchange", "lsr.project", "lsr.definitions")),
+                    "lsr.errors", "lsr.provenance", "lsr.exchange", "lsr.project", "lsr.definitions", "lsr.lazy")),
     ("encoders", ("lsr.encoders",)),
     ("data", ("lsr.data",)),
     ("metrics", ("lsr.eval.metrics", "lsr.eval.evaluate")),

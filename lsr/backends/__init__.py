@@ -6,8 +6,9 @@ command line's parser reads its defaults from) does not pull in the embedded ind
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lsr.lazy import lazy_exports
 
 _EXPORTS = {"Hit": "lsr.backends.base", "IndexReport": "lsr.backends.base", "SparseBackend": "lsr.backends.base",
             "EmbeddedIndex": "lsr.backends.embedded"}
@@ -17,14 +18,4 @@ if TYPE_CHECKING:
     from lsr.backends.base import Hit, IndexReport, SparseBackend
     from lsr.backends.embedded import EmbeddedIndex
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -6,8 +6,9 @@ reads) does not pull in numpy and tqdm through `lsr.encoders.base`.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lsr.lazy import lazy_exports
 
 _EXPORTS = {"TextEncoder": "lsr.encoders.base"}
 __all__ = sorted(_EXPORTS)
@@ -15,14 +16,4 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from lsr.encoders.base import TextEncoder
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

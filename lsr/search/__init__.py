@@ -13,8 +13,9 @@ Names load on first use, so the command line can read `lsr.search.modes` without
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lsr.lazy import lazy_exports
 
 _EXPORTS = {"Hybrid": "lsr.search.modes", "Rerank": "lsr.search.modes", "Retrieval": "lsr.search.modes",
             "SetScoring": "lsr.search.modes", "parse_mode": "lsr.search.modes",
@@ -25,14 +26,4 @@ if TYPE_CHECKING:
     from lsr.search.modes import Hybrid, Rerank, Retrieval, SetScoring, parse_mode
     from lsr.search.searcher import Searcher, SparseSearcher
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

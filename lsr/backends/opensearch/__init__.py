@@ -5,8 +5,9 @@ Names load on first use: `lsr.backends.opensearch.connection` alone stays free o
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lsr.lazy import lazy_exports
 
 _CLIENT = "lsr.backends.opensearch.client"
 _EXPORTS = {"AccessDeniedError": _CLIENT, "CertificateVerifyError": _CLIENT, "NodeUnavailableError": _CLIENT,
@@ -23,14 +24,4 @@ if TYPE_CHECKING:
     from lsr.backends.opensearch.index import RELATIVE_SCORE_BOUND, OpenSearchIndex
     from lsr.backends.opensearch.searching import SEARCH_MODES
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
