@@ -31,6 +31,23 @@ if TYPE_CHECKING:
     import torch
 
 _INT32_MAX = np.iinfo(np.int32).max
+_GROUP_NNZ = 1 << 20  # entries per pending group made term-major at once (`_build`)
+
+
+def _groups(chunks: list[sp.csr_matrix]) -> list[list[sp.csr_matrix]]:
+    """Consecutive chunks in groups of about `_GROUP_NNZ` entries (a larger chunk split by rows)."""
+    groups: list[list[sp.csr_matrix]] = [[]]
+    size = 0
+    for whole in chunks:
+        step = max(1, whole.shape[0] * _GROUP_NNZ // max(whole.nnz, 1))
+        for lo in range(0, whole.shape[0], step) if whole.nnz > _GROUP_NNZ else [None]:
+            chunk = whole if lo is None else whole[lo : lo + step]
+            if groups[-1] and size + chunk.nnz > _GROUP_NNZ:
+                groups.append([])
+                size = 0
+            groups[-1].append(chunk)
+            size += chunk.nnz
+    return groups
 
 
 class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
@@ -140,38 +157,42 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
         self._dt = None
 
     def _build(self) -> None:
-        """Merge pending chunks into the term-major postings (new rows go after old ones per term)."""
+        """Merge pending chunks into the term-major postings (new rows go after old ones per term).
+
+        Each group of pending chunks (about `_GROUP_NNZ` entries) is turned term-major on its own, small
+        enough to stay in cache, and every group's term runs are then placed after the earlier ones."""
         if not self._pending:
             return
-        pending = sp.vstack(self._pending, format="csr") if len(self._pending) > 1 else self._pending[0]
-        self._pending = []
-        csc = pending.tocsc()
+        pending, self._pending = self._pending, []
+        parts = []  # (per-term counts, doc rows, weights) in row order, the built postings first
+        if self._docs.size:
+            parts.append((np.diff(self._offsets), self._docs, self._vals))
+        row0 = self._built_rows
+        for group in _groups(pending):
+            csc = (sp.vstack(group, format="csr") if len(group) > 1 else group[0]).tocsc()
+            csc.sort_indices()
+            parts.append((np.diff(csc.indptr), (csc.indices + row0).astype(np.int32, copy=False),
+                          csc.data.astype(np.float32, copy=False)))
+            row0 += csc.shape[0]
         del pending
-        csc.sort_indices()
-        p_indptr = csc.indptr.astype(np.int64)
-        p_docs = csc.indices.astype(np.int32, copy=False)
-        if self._built_rows:
-            p_docs = p_docs + np.int32(self._built_rows)
-        p_vals = csc.data.astype(np.float32, copy=False)
-        del csc
-        if self._docs.size == 0:
-            offsets, docs, vals = p_indptr, p_docs, p_vals
+        if len(parts) == 1:
+            counts, docs, vals = parts[0]
+            offsets = np.zeros(self.vocab_size + 1, dtype=np.int64)
+            np.cumsum(counts, out=offsets[1:])
         else:
-            old_counts = np.diff(self._offsets)
-            new_counts = np.diff(p_indptr)
-            offsets = self._offsets + p_indptr
-            total = int(offsets[-1])
-            docs = np.empty(total, dtype=np.int32)
-            vals = np.empty(total, dtype=np.float32)
-            # Old entry j of term t moves by the pending count before t; pending entry j of term t
-            # lands after all old entries of terms <= t.
-            pos = np.arange(self._docs.size, dtype=np.int64) + np.repeat(p_indptr[:-1], old_counts)
-            docs[pos] = self._docs
-            vals[pos] = self._vals
-            pos = np.arange(p_docs.size, dtype=np.int64) + np.repeat(self._offsets[1:], new_counts)
-            docs[pos] = p_docs
-            vals[pos] = p_vals
-            del pos
+            offsets = np.zeros(self.vocab_size + 1, dtype=np.int64)
+            np.cumsum(sum(c.astype(np.int64) for c, _, _ in parts), out=offsets[1:])
+            docs = np.empty(int(offsets[-1]), dtype=np.int32)
+            vals = np.empty(int(offsets[-1]), dtype=np.float32)
+            written = offsets[:-1].copy()  # where each term's next run goes
+            for counts, part_docs, part_vals in parts:
+                starts = np.zeros(counts.size, dtype=np.int64)
+                np.cumsum(counts[:-1], out=starts[1:])
+                pos = np.repeat(written - starts, counts) + np.arange(part_docs.size, dtype=np.int64)
+                docs[pos] = part_docs
+                vals[pos] = part_vals
+                written += counts
+            del parts, pos
         self._offsets, self._docs, self._vals = offsets, docs, vals
         self._built_rows = self._n_rows
         self._dt = None
