@@ -1,7 +1,9 @@
 """On-disk cache of encoder features so that re-indexing never re-encodes an unchanged image.
 
 Layout: `<cache_dir>/<encoder name>/part-NNNNNN.parquet`, one part per written batch, columns
-`id, size, mtime_ns, width, height, vector` (a fixed-size float32 list). An entry is a hit only when id,
+`id, size, mtime_ns, width, height, vector` (a fixed-size float32 list) and `phash` (the perceptual hash
+of the pixels, `lsr.images.photo_meta`; parts written before it existed have none, and the indexer then
+hashes the image without encoding it). An entry is a hit only when id,
 file size and mtime all match; the encoder name keys the directory. Only the keys are held in memory;
 vectors are read back from the one part that holds them.
 """
@@ -24,6 +26,7 @@ class Cached(NamedTuple):
     vector: np.ndarray
     width: int
     height: int
+    phash: str | None = None
 
 
 class FeatureCache:
@@ -67,18 +70,21 @@ class FeatureCache:
         out: dict[int, Cached] = {}
         for part, wanted in by_part.items():
             try:
-                table = pq.read_table(part, columns=["width", "height", "vector"])
+                names = pq.read_schema(part).names
+                table = pq.read_table(part, columns=["width", "height", "vector"] + (["phash"] if "phash" in names else []))
             except OSError as exc:
                 logger.warning("cache part %s unreadable, re-encoding its images: %s", part, exc)
                 continue
             flat = table.column("vector").combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, self.dim)
             widths, heights = table.column("width").to_pylist(), table.column("height").to_pylist()
+            hashes = table.column("phash").to_pylist() if "phash" in table.column_names else [None] * len(widths)
             for pos, row in wanted:
-                out[pos] = Cached(np.array(flat[row], dtype=np.float32), widths[row], heights[row])
+                out[pos] = Cached(np.array(flat[row], dtype=np.float32), widths[row], heights[row], hashes[row])
         return out
 
-    def put(self, keys: Sequence[tuple[str, int, int]], vectors: np.ndarray, sizes: Sequence[tuple[int, int]]) -> None:
-        """Append one part with these keys, vectors and (width, height) image sizes."""
+    def put(self, keys: Sequence[tuple[str, int, int]], vectors: np.ndarray, sizes: Sequence[tuple[int, int]],
+            phashes: Sequence[str | None] | None = None) -> None:
+        """Append one part with these keys, vectors, (width, height) image sizes and perceptual hashes."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -96,6 +102,7 @@ class FeatureCache:
             "width": pa.array([int(s[0]) for s in sizes], type=pa.int32()),
             "height": pa.array([int(s[1]) for s in sizes], type=pa.int32()),
             "vector": pa.FixedSizeListArray.from_arrays(values, self.dim),
+            "phash": pa.array(list(phashes) if phashes is not None else [None] * len(keys), type=pa.string()),
         })
         part = self.dir / f"part-{self._next_part:06d}.parquet"
         tmp = part.with_suffix(".parquet.tmp")
