@@ -247,8 +247,11 @@ class SparseBackend(ABC):
 
     def _check_options(self, options: Mapping[str, Any]) -> None:
         """Refuse search options this backend does not support (the embedded index is exact only)."""
+        from lsr.backends.filters import check_filter
+
+        check_filter(options.get("filter"))  # `lsr.backends.filters`: every backend runs it inside its search
         mode = options.get("mode", "exact")
-        unknown = set(options) - {"mode"}
+        unknown = set(options) - {"mode", "filter"}
         if unknown or mode != "exact":
             what = f"option(s) {', '.join(sorted(unknown))}" if unknown else f"mode={mode!r}"
             raise InvalidInputError(f"{type(self).__name__} searches exactly and does not support {what}; "

@@ -45,10 +45,27 @@ def open_rgb(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size:
         raise ImageError(f"cannot read file: {exc.strerror or exc}") from None
     if size == 0:
         raise ImageError("empty file (0 bytes)")
+    return _decode(path, max_pixels, draft_size)
+
+
+def decode_rgb(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int | None = None,
+               draft_size: int | None = None) -> LoadedImage:
+    """`open_rgb` for an image held in memory (an upload): the same limits and conversions, never a file
+    on disk. `max_bytes` refuses larger data before decoding."""
+    if not data:
+        raise ImageError("empty image (0 bytes)")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ImageError(f"too large: {len(data)} bytes exceeds the limit of {max_bytes}")
+    import io
+
+    return _decode(io.BytesIO(data), max_pixels, draft_size)
+
+
+def _decode(source, max_pixels: int, draft_size: int | None) -> LoadedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we apply our own cap below
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 width, height = img.size
                 if width * height > max_pixels:
                     raise ImageError(f"too large: {width}x{height} = {width * height} pixels exceeds the "

@@ -11,6 +11,9 @@ provenance is checked once, on the first search (`lsr.provenance.check`).
 
 Set indexes (`lsr.backends.set_base.SetIndex`) go through the same call: a list of phrasings is a query set,
 ``searcher.search(["a dog on grass", "a puppy outside"], mode=SetScoring("max"))``.
+
+`filter=` (`lsr.backends.filters.Filter`) restricts any search to the documents it allows, inside the
+backend (before the top-k cut); `search_image` searches with an example image's own vector.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ from lsr.search.rerank import itm_rerank, late_rerank
 from lsr.sparse import SparseVector
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from PIL.Image import Image
+
+    from lsr.backends.filters import Filter
     from lsr.search.itm import ITMScorer
     from lsr.search.tokens import TokenStore
 
@@ -62,7 +70,7 @@ class SparseSearcher:
         return self.encoder.encode_query([_check_text(text)], expand=expand)[0]
 
     def search(self, query: str | Sequence[str], k: int = 10, *, expand: bool = True, explain: bool = True,
-               mode: Mode | str | None = None, retrieval: Retrieval = EXACT) -> list[Hit]:
+               mode: Mode | str | None = None, retrieval: Retrieval = EXACT, filter: "Filter | None" = None) -> list[Hit]:
         """The top-k hits for one query text (best first); with `explain`, each hit's `tokens` name what matched.
 
         `mode` picks the scoring (`Rerank`, `Hybrid`, `SetScoring` or a shorthand such as
@@ -72,8 +80,13 @@ class SparseSearcher:
         mode = parse_mode(mode)
         self._check_provenance()
         if isinstance(self.index, SetIndex) or isinstance(mode, SetScoring) or not isinstance(query, str):
+            if filter:
+                raise InvalidInputError("Filters work on an index of one vector per document, not a set index.")
             return self._search_sets(query, k, expand, mode, retrieval)
-        options = retrieval.backend_options()
+        options = _with_filter(retrieval.backend_options(), filter)
+        if isinstance(mode, Hybrid) and filter:
+            raise InvalidInputError("A filter works with sparse search and dense re-ranking, not hybrid fusion "
+                                    "(its dense k-NN half is unfiltered); drop the filter or the hybrid mode.")
         if isinstance(mode, Hybrid):
             sparse, dense = self._encode_with_dense(query, expand)
             hits = self.index.search_hybrid(sparse, dense, k, mode.fusion, mode.depth, explain, **options)
@@ -92,31 +105,64 @@ class SparseSearcher:
 
     def batch_search(self, texts: Sequence[str], k: int = 10, *, expand: bool = True, explain: bool = False,
                      mode: Mode | str | None = None, retrieval: Retrieval = EXACT, batch_size: int = 128,
-                     show_progress: bool = False) -> list[list[Hit]]:
+                     show_progress: bool = False, filter: "Filter | None" = None) -> list[list[Hit]]:
         """The top-k hits of each query text; sparse searches are encoded in batches and sent in one
         backend call, scoring modes and set indexes go query by query."""
         mode = parse_mode(mode)
         if mode is not None or isinstance(self.index, SetIndex):
-            return [self.search(t, k=k, expand=expand, explain=explain, mode=mode, retrieval=retrieval) for t in texts]
+            return [self.search(t, k=k, expand=expand, explain=explain, mode=mode, retrieval=retrieval, filter=filter)
+                    for t in texts]
         self._check_provenance()
         queries = self.encoder.encode_query([_check_text(t) for t in texts], expand=expand, batch_size=batch_size,
                                             show_progress=show_progress)
-        return [self._name_tokens(hits) for hits in self.index.search_batch(queries, k=k, explain=explain,
-                                                                            **retrieval.backend_options())]
+        options = _with_filter(retrieval.backend_options(), filter)
+        return [self._name_tokens(hits) for hits in self.index.search_batch(queries, k=k, explain=explain, **options)]
 
     def search_vector(self, vector: SparseVector, k: int = 10, *, explain: bool = True,
-                      retrieval: Retrieval = EXACT) -> list[Hit]:
+                      retrieval: Retrieval = EXACT, filter: "Filter | None" = None) -> list[Hit]:
         """The top-k hits for a sparse vector made elsewhere (an image's, another encoder's)."""
         if isinstance(self.index, SetIndex):
+            if filter:
+                raise InvalidInputError("Filters work on an index of one vector per document, not a set index.")
             return self.index.search(vector, k=k)
-        return self._name_tokens(self.index.search(vector, k=k, explain=explain, **retrieval.backend_options()))
+        options = _with_filter(retrieval.backend_options(), filter)
+        return self._name_tokens(self.index.search(vector, k=k, explain=explain, **options))
 
-    def more_like_this(self, doc_id: str, k: int = 10, *, explain: bool = True, retrieval: Retrieval = EXACT) -> list[Hit]:
+    def encode_image(self, image: "str | Path | bytes | Image", max_pixels: int | None = None,
+                     max_bytes: int | None = None) -> SparseVector:
+        """The sparse vector of an example image (a file, its bytes or a PIL image), decoded safely as the
+        indexer decodes (`lsr.encoders.image_io`: pixel and byte limits, EXIF orientation, any mode to RGB)."""
+        from lsr.encoders.image_io import DEFAULT_MAX_PIXELS, decode_rgb, open_rgb, to_rgb
+
+        limit = max_pixels or DEFAULT_MAX_PIXELS
+        if isinstance(image, (bytes, bytearray)):
+            picture = decode_rgb(bytes(image), max_pixels=limit, max_bytes=max_bytes, draft_size=512).image
+        elif isinstance(image, str) or hasattr(image, "__fspath__"):
+            picture = open_rgb(image, max_pixels=limit, draft_size=512).image
+        elif hasattr(image, "convert") and hasattr(image, "size"):
+            picture = to_rgb(image)
+        else:
+            raise InvalidInputError(f"An example image is a file path, bytes or a PIL image, not {type(image).__name__}.")
+        try:
+            return self.encoder.encode_document([picture])[0]
+        except InvalidInputError:
+            raise
+        except (AttributeError, TypeError, NotImplementedError):
+            raise InvalidInputError(f"{type(self.encoder).__name__} does not encode images; search by image needs an "
+                                    "image encoder (efficientnet-labels, BLIP or ALBEF with a D2S model).") from None
+
+    def search_image(self, image: "str | Path | bytes | Image", k: int = 10, *, explain: bool = True,
+                     retrieval: Retrieval = EXACT, filter: "Filter | None" = None) -> list[Hit]:
+        """The top-k documents nearest to an example image that need not be in the index (`encode_image`)."""
+        return self.search_vector(self.encode_image(image), k=k, explain=explain, retrieval=retrieval, filter=filter)
+
+    def more_like_this(self, doc_id: str, k: int = 10, *, explain: bool = True, retrieval: Retrieval = EXACT,
+                       filter: "Filter | None" = None) -> list[Hit]:
         """The top-k documents nearest to an indexed document, searched with its own sparse vector (image to
         image through the same index); the document itself is left out. KeyError when it is not indexed."""
         if isinstance(self.index, SetIndex):
             raise InvalidInputError("more_like_this needs an index of one vector per document, not a set index.")
-        hits = self.search_vector(self.index.get(doc_id), k=k + 1, explain=explain, retrieval=retrieval)
+        hits = self.search_vector(self.index.get(doc_id), k=k + 1, explain=explain, retrieval=retrieval, filter=filter)
         return [h for h in hits if h.id != doc_id][:k]
 
     def top_tokens(self, hit: Hit, n: int = 5) -> list[tuple[str, float]]:
@@ -176,6 +222,11 @@ class SparseSearcher:
 
 
 Searcher = SparseSearcher  # the short name the application layer exports
+
+
+def _with_filter(options: dict, filter: "Filter | None") -> dict:
+    """Backend search options with the filter added (none for no filter or an empty one)."""
+    return {**options, "filter": filter} if filter else options
 
 
 def _check_text(text: object) -> str:
