@@ -78,10 +78,13 @@ class NodeConfig:
     seed_ports: tuple[int, ...] = ()
     managers: tuple[str, ...] = ()  # initial cluster-manager nodes
     roles: tuple[str, ...] | None = None  # None: every role
+    # install DJL's PyTorch natives (`lsr.node.djl`, ~440 MB from Maven Central) at start even before they
+    # were downloaded once; downloaded ones are always installed. LSR_OPENSEARCH_ML_NATIVES=1 sets it.
+    ml_natives: bool = False
 
     @classmethod
     def from_env(cls, **overrides) -> NodeConfig:
-        """Defaults from LSR_OPENSEARCH_HOME/_PORT/_HEAP/_USER and OPENSEARCH_JAVA_HOME; overrides win."""
+        """Defaults from LSR_OPENSEARCH_HOME/_PORT/_HEAP/_USER/_ML_NATIVES and OPENSEARCH_JAVA_HOME; overrides win."""
         env = os.environ
         values: dict = {
             "home": _default_home(),
@@ -89,6 +92,7 @@ class NodeConfig:
             "heap": env.get("LSR_OPENSEARCH_HEAP", "1g"),
             "user": _default_user(),
             "java_home": Path(env["OPENSEARCH_JAVA_HOME"]) if env.get("OPENSEARCH_JAVA_HOME") else None,
+            "ml_natives": env.get("LSR_OPENSEARCH_ML_NATIVES", "") not in ("", "0", "false"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["home"] = Path(values["home"])

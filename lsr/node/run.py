@@ -27,6 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from lsr.node import djl
 from lsr.node.install import (  # noqa: F401 - NodeConfig/NodeError/install are this API too
     NodeConfig,
     NodeError,
@@ -37,8 +38,10 @@ from lsr.node.install import (  # noqa: F401 - NodeConfig/NodeError/install are 
     run_command,
     write_config,
 )
+from lsr.node.identify import check_engine
 
 log = logging.getLogger(__name__)
+MOVE_HINT = "choose another port for OpenSearch with --port or LSR_OPENSEARCH_PORT"
 
 # Word boundaries keep JVM flags such as -XX:+HeapDumpOnOutOfMemoryError out of the error tail.
 LOG_PATTERN = re.compile(r"ERROR|\bError\b|Exception\b|\b[Ff]atal\b|FATAL")
@@ -107,9 +110,17 @@ def log_tail(cfg: NodeConfig, lines: int = 30) -> str:
     return "\n".join(hits[-lines:]) or f"(no ERROR/Exception lines under {logs})"
 
 
+def library_path(cfg: NodeConfig) -> str:
+    """LD_LIBRARY_PATH of the node: the k-NN plugin's native folder first (faiss / nmslib JNI libraries;
+    without it the first document of a faiss field kills the node with UnsatisfiedLinkError)."""
+    knn = cfg.install_dir / "plugins" / "opensearch-knn" / "lib"
+    return os.pathsep.join([str(knn), *filter(None, [os.environ.get("LD_LIBRARY_PATH")])])
+
+
 def _launch(cfg: NodeConfig, java_home: Path) -> None:
     cmd = [str(cfg.install_dir / "bin" / "opensearch"), "-d", "-p", str(cfg.pid_file)]
-    cmd = ["env", f"OPENSEARCH_JAVA_HOME={java_home}", f"OPENSEARCH_PATH_CONF={cfg.conf_dir}", *cmd]
+    cmd = ["env", f"OPENSEARCH_JAVA_HOME={java_home}", f"OPENSEARCH_PATH_CONF={cfg.conf_dir}",
+           f"LD_LIBRARY_PATH={library_path(cfg)}", *cmd]
     if cfg.user is not None:
         cmd = ["runuser", "-u", cfg.user, "--", *cmd]
     console = cfg.home / "logs" / "console.log"
@@ -138,7 +149,8 @@ def _wait_healthy(cfg: NodeConfig, timeout: float) -> None:
 def start(cfg: NodeConfig | None = None, timeout: float = 180.0) -> str:
     """Install if needed and start the node; returns its URL. A node already healthy is left as it is."""
     cfg = cfg or NodeConfig.from_env()
-    if is_healthy(cfg.url):
+    # Another engine on the port (an Elasticsearch node on 9200) is refused with one clear message.
+    if check_engine(cfg.url, "opensearch", MOVE_HINT) is not None and is_healthy(cfg.url):
         log.info("OpenSearch already answers at %s", cfg.url)
         return cfg.url
     java_home = find_java_home(cfg.java_home)
@@ -153,6 +165,9 @@ def start(cfg: NodeConfig | None = None, timeout: float = 180.0) -> str:
         check_reachable(cfg.home, cfg.user)
     install(cfg, java_home)
     write_config(cfg)
+    # before any local model deploy (lsr.node.djl); nodes of a local cluster only when asked (440 MB each)
+    if cfg.ml_natives or (cfg.install_home is None and djl.downloaded(cfg)):
+        djl.install_natives(cfg)
     cfg.pid_file.unlink(missing_ok=True)  # stale after a crash
     if cfg.user is not None:
         for owned in [cfg.home] + ([cfg.install_dir] if cfg.install_home is not None else []):
