@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from lsr.backends.base import Hit, IndexReport, SparseBackend
 from lsr.backends.dense_rows import DenseRows
+from lsr.backends.embedded_forward import ForwardStore, TwoPhase, two_phase
 from lsr.backends.embedded_ids import IdTable
 from lsr.backends.embedded_lock import WriterLock
 from lsr.backends.embedded_persistence import EmbeddedPersistence
@@ -54,9 +55,10 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
     """Exact in-process sparse index; see the module docstring for the layout."""
 
     def __init__(self, vocab_size: int = VOCAB_SIZE, batch_memory_bytes: int = 32 << 20,
-                 directory: str | Path | None = None):
+                 directory: str | Path | None = None, forward_store: bool = False):
         """`batch_memory_bytes` bounds the per-chunk score memory of `search_batch`; `directory` is where
-        `commit()` persists the index (None: an in-memory index, for which `commit()` does nothing)."""
+        `commit()` persists the index (None: an in-memory index, for which `commit()` does nothing);
+        `forward_store` keeps a document-major copy for two-phase search (`lsr.backends.embedded_forward`)."""
         if vocab_size < 1:
             raise InvalidInputError(f"vocab_size must be positive, got {vocab_size}.")
         self.vocab_size = int(vocab_size)
@@ -80,6 +82,7 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
         self._dense: DenseRows | None = None  # dense vectors aligned with rows, when the index keeps them
         self._closed = False
         self._lock: WriterLock | None = None  # taken on the first change (`lsr.backends.embedded_lock`)
+        self._fwd: ForwardStore | None = ForwardStore() if forward_store else None  # row -> (terms, weights)
 
     @property
     def dense_dim(self) -> int | None:
@@ -111,6 +114,8 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
         self._dead[old] = True
         self._n_dead += old.size
         self._pending.append(chunk)
+        if self._fwd is not None:
+            self._fwd.append(chunk)
         self._n_rows += len(ids)
         self._dead = np.concatenate([self._dead, np.zeros(len(ids), dtype=bool)])
         self._dead_rows = None
@@ -150,6 +155,8 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
         self._meta = [self._meta[r] for r in np.flatnonzero(keep).tolist()]
         if self._dense is not None:
             self._dense.compact(keep)
+        if self._fwd is not None:
+            self._fwd.compact(keep)
         self._n_rows = self._built_rows = self._ids.n_rows
         self._dead = np.zeros(self._n_rows, dtype=bool)
         self._n_dead = 0
@@ -274,13 +281,34 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
         self._build()
         if self._built_rows == 0:
             return []
-        scores = self._scores(query.ids, query.weights, np.array([0, query.nnz]))
-        rows, top = dense_top_k(scores, k)[0]
+        if options.get("mode") == "two_phase":
+            rows, top = two_phase(self, query, k, TwoPhase.parse(options.get("method_parameters")))
+        else:
+            rows, top = dense_top_k(self._scores(query.ids, query.weights, np.array([0, query.nnz])), k)[0]
         return self._hits(rows, top, query if explain else None)
+
+    def forward_store(self) -> ForwardStore:
+        """The forward (document -> terms) store, built from the postings if the index has none yet."""
+        self._build()
+        if self._fwd is None:
+            self._fwd = ForwardStore.from_postings(self._offsets, self._docs, self._vals, self._built_rows)
+        return self._fwd
+
+    def _check_options(self, options: Any) -> None:
+        """Search options: ``mode`` "exact" or "two_phase", and ``method_parameters`` (`TwoPhase`) with two_phase."""
+        mode = options.get("mode", "exact")
+        if mode == "two_phase" and not set(options) - {"mode", "method_parameters"}:
+            TwoPhase.parse(options.get("method_parameters"))
+            return
+        if "method_parameters" in options and mode == "exact":
+            raise InvalidInputError("method_parameters go with mode='two_phase'.")
+        super()._check_options(options)
 
     def _search_batch(self, queries: list[SparseVector], k: int, explain: bool, **options: Any) -> list[list[Hit]]:
         """Top-k for each query, in chunks bounded by `batch_memory_bytes`; same results as `search`."""
         self._check_open()
+        if options.get("mode") == "two_phase":
+            return [self._search(q, k, explain, **options) if q.nnz else [] for q in queries]
         qcsr = SparseBatch.from_vectors(queries, self.vocab_size).csr
         self._build()
         n_q, n = len(queries), self._built_rows
@@ -315,6 +343,8 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
     def get(self, doc_id: str) -> SparseVector:
         """The stored vector of a live document; KeyError if absent."""
         row = self._live_row(doc_id)
+        if self._fwd is not None:
+            return self._fwd.row(row)
         if row >= self._built_rows:
             start = self._built_rows
             for chunk in self._pending:
@@ -351,4 +381,4 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
         """Bytes of postings (mmap'd ones at full size), pending chunks, tombstones and ids (not metadata)."""
         total = self._offsets.nbytes + self._docs.nbytes + self._vals.nbytes + self._dead.nbytes
         total += sum(c.data.nbytes + c.indices.nbytes + c.indptr.nbytes for c in self._pending)
-        return int(total + self._ids.nbytes)
+        return int(total + self._ids.nbytes + (self._fwd.nbytes if self._fwd is not None else 0))

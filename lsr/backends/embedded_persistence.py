@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from lsr.backends.dense_rows import DenseRows
+from lsr.backends.embedded_forward import ForwardStore
 from lsr.backends.embedded_ids import IdTable
 from lsr.backends.embedded_lock import WriterLock
 from lsr.backends.embedded_store import StoredPostings, read_postings, write_postings
@@ -41,10 +42,14 @@ class EmbeddedPersistence:
             self.compact()
             write_postings(target, StoredPostings(self.vocab_size, self._offsets, self._docs, self._vals,
                                                   self._ids.to_arrow(), self._meta, self._provenance,
-                                                  self._dense.matrix if self._dense is not None else None))
+                                                  self._dense.matrix if self._dense is not None else None,
+                                                  self._forward_arrays()))
         finally:
             if elsewhere is not None:
                 elsewhere.release()
+
+    def _forward_arrays(self) -> tuple | None:
+        return self._fwd.arrays() if self._fwd is not None else None
 
     def commit(self) -> None:
         """Persist to the index's directory (an in-memory index, without one, has nothing to persist)."""
@@ -81,6 +86,8 @@ class EmbeddedPersistence:
         index._ids = IdTable.from_arrow(stored.ids)
         index._meta = stored.metadata
         index._provenance = stored.provenance
+        if stored.forward is not None:
+            index._fwd = ForwardStore(*stored.forward)
         if stored.dense is not None:
             index._dense = DenseRows(stored.dense.shape[1], stored.dense)
         index._n_rows = index._built_rows = index._ids.n_rows

@@ -3,7 +3,8 @@
 A saved index is a directory holding `index.json` (format, version, generation, sizes, file names and
 each file's byte count and CRC-32), `offsets-G.npy` (int64, vocab+1), `docs-G.npy` (int32 doc rows,
 term-major), `vals-G.npy` (float32 weights), `docs-G.parquet` (columns `id`, `metadata` as JSON strings)
-and, when kept, `dense-G.npy`, G being the save's generation. A save writes a new generation and renames
+and, when kept, `dense-G.npy` and the forward store (`fwd_indptr-G.npy` int64, `fwd_terms-G.npy` int32,
+`fwd_vals-G.npy` float32: each row's vector, document-major), G being the save's generation. A save writes a new generation and renames
 the manifest into place last, so an interrupted save leaves the previous index intact, and a file that an
 open index has memory-mapped is never truncated.
 """
@@ -31,6 +32,8 @@ FORMAT_VERSION = 2  # 2: generation-named files with their sizes and CRC-32 in t
 MANIFEST = "index.json"
 DENSE_FILE = "dense.npy"  # optional: the dense vectors of re-ranking and hybrid search, row-aligned
 FILES = {"offsets": "offsets.npy", "docs": "docs.npy", "vals": "vals.npy", "table": "docs.parquet"}
+FORWARD_FILES = {"fwd_indptr": "fwd_indptr.npy", "fwd_terms": "fwd_terms.npy", "fwd_vals": "fwd_vals.npy"}
+FORWARD_DTYPES = {"fwd_indptr": np.int64, "fwd_terms": np.int32, "fwd_vals": np.float32}
 
 
 class DiskFullError(LsrError, OSError):
@@ -53,6 +56,7 @@ class StoredPostings:
     metadata: list[str | None]  # JSON strings
     provenance: dict | None = None  # what built the index (`lsr.provenance`)
     dense: np.ndarray | None = None  # float32 (rows, dim) dense vectors kept beside, when the index has them
+    forward: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (indptr, terms, vals) document-major
 
 
 def _replace_atomically(path: Path, write) -> None:
@@ -119,7 +123,7 @@ def write_postings(directory: str | Path, stored: StoredPostings) -> None:
 
 
 def _generation_names(generation: int) -> set[str]:
-    return {_named(name, generation) for name in (*FILES.values(), DENSE_FILE)}
+    return {_named(name, generation) for name in (*FILES.values(), DENSE_FILE, *FORWARD_FILES.values())}
 
 
 def _write_generation(path: Path, generation: int, stored: StoredPostings) -> dict:
@@ -134,6 +138,12 @@ def _write_generation(path: Path, generation: int, stored: StoredPostings) -> di
     if stored.dense is not None:
         names["dense"] = _named(DENSE_FILE, generation)
         _replace_atomically(path / names["dense"], lambda tmp: _save_npy(tmp, np.ascontiguousarray(stored.dense)))
+    forward = {}
+    if stored.forward is not None:
+        for key, arr in zip(FORWARD_FILES, stored.forward):
+            forward[key] = _named(FORWARD_FILES[key], generation)
+            arr = np.ascontiguousarray(arr, dtype=FORWARD_DTYPES[key])
+            _replace_atomically(path / forward[key], lambda tmp, arr=arr: _save_npy(tmp, arr))
     ids = stored.ids if isinstance(stored.ids, (pa.Array, pa.ChunkedArray)) else pa.array(stored.ids, type=pa.string())
     table = pa.table({"id": ids.cast(pa.string()),
                       "metadata": pa.array(stored.metadata, type=pa.string())})
@@ -147,18 +157,20 @@ def _write_generation(path: Path, generation: int, stored: StoredPostings) -> di
         "num_postings": int(stored.docs.size),
         "files": names,
         "checksums": {name: {"bytes": (path / name).stat().st_size, "crc32": _crc32(path / name)}
-                      for name in names.values()},
+                      for name in (*names.values(), *forward.values())},
         "provenance": stored.provenance,
     }
     if stored.dense is not None:
         manifest["dense"] = {"file": names.pop("dense"), "dim": int(stored.dense.shape[1])}
+    if forward:
+        manifest["forward"] = forward
     _replace_atomically(path / MANIFEST, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2)))
     return manifest
 
 
 def _is_store_file(name: str) -> bool:
     """A data file of some generation (``docs-3.npy``), or of a version-1 index (``docs.npy``)."""
-    return re.fullmatch(r"(offsets|docs|vals|dense)(-\d+)?\.(npy|parquet)", name) is not None
+    return re.fullmatch(r"(offsets|docs|vals|dense|fwd_indptr|fwd_terms|fwd_vals)(-\d+)?\.(npy|parquet)", name) is not None
 
 
 def _verify(path: Path, manifest: dict, verify: bool) -> None:
@@ -255,7 +267,14 @@ def _read_generation(path: Path, manifest: dict, mmap: bool, verify: bool) -> St
         if dense.shape != (n, int(manifest["dense"]["dim"])) or dense.dtype != np.float32:
             raise CorruptIndexError(f"{path / manifest['dense']['file']} does not match the manifest "
                                     f"({n} rows of {manifest['dense']['dim']} float32).")
-    return StoredPostings(vocab_size, offsets, docs, vals, ids, metadata, manifest.get("provenance"), dense)
+    forward = None
+    if manifest.get("forward"):
+        forward = tuple(load(manifest["forward"][key], mmap_mode=mode) for key in FORWARD_FILES)
+        indptr, terms, fvals = forward
+        if (indptr.shape != (n + 1,) or terms.shape != (nnz,) or fvals.shape != (nnz,) or int(indptr[-1]) != nnz
+                or tuple(a.dtype for a in forward) != tuple(map(np.dtype, FORWARD_DTYPES.values()))):
+            raise CorruptIndexError(f"The forward store in {path} does not match the manifest ({n} rows, {nnz} entries).")
+    return StoredPostings(vocab_size, offsets, docs, vals, ids, metadata, manifest.get("provenance"), dense, forward)
 
 
 def _save_npy(tmp: Path, arr: np.ndarray) -> None:
