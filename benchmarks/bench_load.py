@@ -2,10 +2,10 @@
 
 Queries (Flickr30k test captions, words in -> hits out) are released every 1/rate seconds for `--seconds`,
 whatever the earlier ones are doing, into a pool of `--threads` workers; a query's latency runs from its
-scheduled release to its hits, so queueing counts. Targets: `embedded` (`SparseSearcher` over the
-embedded index, in process), `opensearch` (the same searcher over an OpenSearch index through the Python
-client; the documents are bulk-loaded first), `http` (the search page's `/v1/search` of `lsr serve`, under
-uvicorn on loopback, one shared HTTP client). Prints the achieved rate, p50 / p99 / max latency and the
+scheduled release to its hits, so queueing counts. Targets: `embedded` (`lsr.Searcher` over the
+embedded index, in process), `opensearch` (the same searcher over an OpenSearch index opened with
+`lsr.open_index`, through the Python client; the documents are bulk-loaded first), `http` (the search
+page's `/v1/search` of `lsr serve`, under uvicorn on loopback, one shared HTTP client). Prints the achieved rate, p50 / p99 / max latency and the
 error count (target: zero errors, p99 beside p50).
 
     python benchmarks/bench_load.py --model runs/if-joint/model --rate 50 --seconds 60 --threads 4 --target http
@@ -33,24 +33,22 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+    import lsr
+    from lsr.app.specs import IndexSpec
     from lsr.backends.embedded import EmbeddedIndex
     from lsr.data.sources import load_split_spec
-    from lsr.encoders.sparse import D2SEncoder
-    from lsr.search import SparseSearcher
 
-    encoder = D2SEncoder.from_pretrained(args.model)
+    encoder = lsr.load_encoder(args.model)  # D2S or inference-free, with the dense encoder it records
     split = load_split_spec(args.split, encoder.vocab)
-    index = EmbeddedIndex(vocab_size=len(encoder.vocab))
-    index.index(split.doc_ids, encoder.encode_dense(split.doc_emb))
-    if args.target == "opensearch":
-        from lsr.backends.opensearch import OpenSearchIndex
-
-        node = OpenSearchIndex(args.url, index="lsr-bench-load", vocab=encoder.vocab)
-        node.drop()
-        node.index(split.doc_ids, encoder.encode_dense(split.doc_emb))
-        node.commit()
-        index = node
-    searcher = SparseSearcher(index, encoder)
+    docs = encoder.encode_dense(split.doc_emb)
+    if args.target == "opensearch":  # replaced on every run; the documents bulk-loaded and committed
+        index = lsr.open_index(IndexSpec.from_parts("opensearch", "lsr-bench-load", args.url), overwrite=True,
+                               vocab=encoder.vocab, new=lsr.NewIndex(encoder.vocab_size))
+    else:  # in memory: an index address is a directory, and this one is thrown away
+        index = EmbeddedIndex(vocab_size=len(encoder.vocab))
+    index.index(split.doc_ids, docs)
+    index.commit()
+    searcher = lsr.Searcher(index, encoder)
     search = searcher_call(searcher) if args.target != "http" else http_call(searcher)
     search(split.query_texts[0])  # warm-up: loads the query encoder
     n = int(args.rate * args.seconds)

@@ -50,21 +50,19 @@ def main() -> int:
     import uvicorn
     from PIL import Image
 
+    import lsr
     from lsr.backends.embedded import EmbeddedIndex
-    from lsr.encoders.efficientnet_labels import EfficientNetLabelEncoder
-    from lsr.encoders.sparse import LabelTokenEncoder
-    from lsr.search import SparseSearcher
     from lsr.serve import ImageFiles, SearchService, create_search_app
 
-    labels = EfficientNetLabelEncoder(device="cpu")
-    encoder = LabelTokenEncoder(labels)
+    encoder = lsr.load_encoder(lsr.EncoderSpec(image_encoder="efficientnet-labels", device="cpu"))
+    labels = encoder.encoder  # the EfficientNet label encoder itself: its classes make the documents
     work = Path(tempfile.mkdtemp(prefix="lsr-bench-page-"))
     root = work / "photos"
     root.mkdir()
     Image.new("RGB", (640, 480), (90, 140, 200)).save(root / "real.jpg")  # the one file on disk: thumbnails
 
     started = time.perf_counter()
-    index = EmbeddedIndex(vocab_size=len(encoder.vocab))
+    index = EmbeddedIndex(vocab_size=len(encoder.vocab))  # in memory: drawn vectors, nothing to keep
     nnz, done = [], 0
     for batch in label_token_vectors(labels, args.docs):
         ids = [f"img{done + i:06d}.jpg" for i in range(len(batch))]
@@ -74,7 +72,7 @@ def main() -> int:
         nnz.extend(batch.nnz_per_row().tolist())
         done += len(batch)
     build_s = time.perf_counter() - started
-    searcher = SparseSearcher(index, encoder)
+    searcher = lsr.Searcher(index, encoder)
     service = SearchService(searcher, ImageFiles([root], work / "thumbs"))
 
     rng = np.random.default_rng(1)

@@ -2,7 +2,8 @@
 
 Query paths (top-10, one query at a time, p50 / p99 ms):
 - OpenSearch `neural_sparse` `query_text`: the node calls the registered remote model (`lsr serve`);
-- Python path: encode in this process (`D2SEncoder.encode_query`), send `query_tokens`;
+- Python path: encode in this process (`lsr.Searcher` over `lsr.open_index("opensearch://...")`), send
+  `query_tokens`;
 - embedded: encode in this process, exact embedded search.
 Ingest (docs/s): `_bulk` of raw captions through the `sparse_encoding` pipeline (the node calls `lsr serve`)
 against `_bulk` of vectors encoded in this process (encoding time included).
@@ -29,7 +30,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_embedded import timed  # noqa: E402
 
-from lsr import D2SEncoder, EmbeddedIndex, OpenSearchIndex, SparseSearcher  # noqa: E402
+import lsr  # noqa: E402
+from lsr import D2SEncoder, EmbeddedIndex, OpenSearchIndex  # noqa: E402
+from lsr.app.specs import IndexSpec  # noqa: E402
 from lsr.backends.opensearch.ml import install_ingest_pipeline, register_remote_model  # noqa: E402
 from lsr.data.sources import load_split_spec  # noqa: E402
 
@@ -60,20 +63,20 @@ def main() -> None:
                               "--port", str(args.serve_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(serve_url, serve)
-        encoder = D2SEncoder.from_pretrained(args.model)
+        encoder = lsr.load_encoder(args.model)
         split = load_split_spec("proxy:f30k/test", encoder.vocab)
         docs = encoder.encode_dense(split.doc_emb)
-        remote = OpenSearchIndex(args.url, index="bench-words", vocab=encoder.vocab)
-        remote.create(overwrite=True)
+        remote = lsr.open_index(IndexSpec.from_parts("opensearch", "bench-words", args.url), overwrite=True,
+                                vocab=encoder.vocab, new=lsr.NewIndex(encoder.vocab_size))
         remote.index(split.doc_ids, docs, [{"caption": c} for c in split.doc_texts])
         remote.commit()
         model = register_remote_model(remote.client, serve_url, name=f"bench-words-{args.serve_port}")
         pipeline = install_ingest_pipeline(remote.client, model.model_id, name="bench-words-ingest")
-        embedded = EmbeddedIndex()
+        embedded = EmbeddedIndex()  # in memory: an index address is a directory, and this one is thrown away
         embedded.index(split.doc_ids, docs)
         rng = np.random.default_rng(0)
         texts = [split.query_texts[i] for i in rng.choice(len(split.query_texts), args.queries, replace=False)]
-        python_os, python_emb = SparseSearcher(remote, encoder), SparseSearcher(embedded, encoder)
+        python_os, python_emb = lsr.Searcher(remote, encoder), lsr.Searcher(embedded, encoder)
         print(f"index: {len(split.doc_ids)} Flickr30k test documents, model {args.model} ({encoder.name}); "
               f"{len(texts)} test captions as queries; top-10")
         rows = {
