@@ -1,5 +1,6 @@
 """Reproduction checks in the pyserini "2CR" spirit: `results/reproduce.yaml` lists every results row
-the README reports, with the command that produces it, the file that command writes, the committed
+the documentation reports (the lab notebook's tables, docs/lab/*.md; a row's ``readme`` key holds the
+row as written there), with the command that produces it, the file that command writes, the committed
 measurement, the expected values and a tolerance.
 
     lsr reproduce --check            # compare every committed record with its expected values

@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_args(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("reproduce", help="check the README's results rows against results/reproduce.yaml")
+    p = sub.add_parser("reproduce", help="check the documented results rows (docs/lab/) against results/reproduce.yaml")
     p.add_argument("--check", action="store_true", help="only compare the committed records (runs nothing)")
     p.add_argument("--only", nargs="+", default=(), metavar="NAME", help="these rows only")
     p.add_argument("--list", action="store_true", help="list the rows and their commands")
