@@ -5,8 +5,8 @@ whatever the earlier ones are doing, into a pool of `--threads` workers; a query
 scheduled release to its hits, so queueing counts. Targets: `embedded` (`lsr.Searcher` over the
 embedded index, in process), `opensearch` (the same searcher over an OpenSearch index opened with
 `lsr.open_index`, through the Python client; the documents are bulk-loaded first), `http` (the search
-page's `/v1/search` of `lsr serve`, under uvicorn on loopback, one shared HTTP client). Prints the achieved rate, p50 / p99 / max latency and the
-error count (target: zero errors, p99 beside p50).
+page's `/v1/search` of `lsr serve`, under uvicorn on loopback, one shared HTTP client). Prints the
+achieved rate, p50 / p99 / max latency and the error count (target: zero errors, p99 beside p50).
 
     python benchmarks/bench_load.py --model runs/if-joint/model --rate 50 --seconds 60 --threads 4 --target http
 """

@@ -93,7 +93,8 @@ def test_evaluate_and_compare_two_runs(tmp_path):
     assert "indexed 6 documents of toy" in out
     assert (tmp_path / "toy.sparse.t2i.run").is_file() and (tmp_path / "toy.t2i.qrels").is_file()
     table = out.split("queries\n", 1)[1].split("the same table", 1)[0].strip()
-    assert table.splitlines()[0].startswith("metric") and [l.split()[0] for l in table.splitlines()[1:]] == ["R@1", "R@5"]
+    lines = table.splitlines()
+    assert lines[0].startswith("metric") and [line.split()[0] for line in lines[1:]] == ["R@1", "R@5"]
     command = out.strip().splitlines()[-1].strip()
     argv = shlex.split(command)
     assert argv[:2] == ["lsr", "compare"]
