@@ -73,13 +73,39 @@ def opensearch_url() -> str:
 
     from lsr.node import run as node
 
+    from lsr.node.identify import ForeignServerError, check_engine
+
     external = os.environ.get("OPENSEARCH_URL")
-    if external and node.is_healthy(external.rstrip("/")):
-        return external.rstrip("/")
-    try:
+    try:  # another engine answering there (an Elasticsearch node on 9200) is one clear failure
+        if external and check_engine(external.rstrip("/"), "opensearch", "set OPENSEARCH_URL / LSR_OPENSEARCH_PORT "
+                                     "to an OpenSearch node") and node.is_healthy(external.rstrip("/")):
+            return external.rstrip("/")
         return node.start(node.NodeConfig.from_env())
+    except ForeignServerError as exc:
+        pytest.fail(f"the OpenSearch tests cannot run: {exc}", pytrace=False)
     except (node.NodeError, OSError) as exc:
         pytest.fail(f"could not start the local OpenSearch node: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_url() -> str:
+    """A live Elasticsearch: ELASTICSEARCH_URL when set and healthy, else the local node that
+    `lsr elasticsearch start` runs (port 9250). Another engine on the port fails with one clear message."""
+    import os
+
+    from lsr.node import elasticsearch as es
+    from lsr.node.identify import ForeignServerError, check_engine
+
+    external = os.environ.get("ELASTICSEARCH_URL")
+    try:
+        if external and check_engine(external.rstrip("/"), "elasticsearch", "set ELASTICSEARCH_URL to an "
+                                     "Elasticsearch node"):
+            return external.rstrip("/")
+        return es.start(es.EsNodeConfig.from_env())
+    except ForeignServerError as exc:
+        pytest.fail(f"the Elasticsearch tests cannot run: {exc}", pytrace=False)
+    except (es.NodeError, OSError) as exc:
+        pytest.fail(f"could not start the local Elasticsearch node: {exc}", pytrace=False)
 
 
 @pytest.fixture()

@@ -1,8 +1,10 @@
-"""The backend contract (`lsr.backends.base`, `lsr.backends.validate`), run against BOTH backends:
-the embedded index and a real OpenSearch node (marked `opensearch`, started by the project's manager).
+"""The backend contract (`lsr.backends.base`, `lsr.backends.validate`), run against ALL THREE backends:
+the embedded index, a real OpenSearch node (marked `opensearch`) and a real Elasticsearch node (marked
+`elasticsearch`), each started by the project's own manager.
 
-OpenSearch keeps 9 significant bits of each stored weight, so its scores are compared with
-`RELATIVE_SCORE_BOUND`; ids, failures and reasons must be identical.
+OpenSearch (``rank_features``) and Elasticsearch (``sparse_vector``) keep 9 significant bits of each stored
+weight, so their scores are compared with `RELATIVE_SCORE_BOUND` (the same 2^-8 for both); ids, failures
+and reasons must be identical.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import numpy as np
 import pytest
 
 from lsr.backends.base import SparseBackend
+from lsr.backends.elasticsearch import RELATIVE_SCORE_BOUND as ES_BOUND, ElasticsearchIndex
 from lsr.backends.embedded import EmbeddedIndex
 from lsr.backends.opensearch import RELATIVE_SCORE_BOUND, OpenSearchIndex
 from lsr.backends.validate import MAX_QUERY_TERMS, MIN_WEIGHT
 from lsr.prune import cap_terms
 from lsr.sparse import VOCAB_SIZE, SparseBatch, SparseVector
 
-BACKENDS = ["embedded", pytest.param("opensearch", marks=pytest.mark.opensearch)]
+BACKENDS = ["embedded", pytest.param("opensearch", marks=pytest.mark.opensearch),
+            pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)]
+assert ES_BOUND == RELATIVE_SCORE_BOUND  # one documented precision for both engines
 
 
 def vec(pairs: dict[int, float]) -> SparseVector:
@@ -36,6 +41,9 @@ class Harness:
     def make(self) -> SparseBackend:
         if self.kind == "embedded":
             backend = EmbeddedIndex(directory=self.tmp_path / f"index-{len(self.made)}")
+        elif self.kind == "elasticsearch":
+            url, vocab = self.request.getfixturevalue("elasticsearch_url"), self.request.getfixturevalue("vocab")
+            backend = ElasticsearchIndex(url, index=f"lsr-contract-{uuid.uuid4().hex[:8]}", vocab=vocab)
         else:
             url, vocab = self.request.getfixturevalue("opensearch_url"), self.request.getfixturevalue("vocab")
             backend = OpenSearchIndex(url, index=f"lsr-contract-{uuid.uuid4().hex[:8]}", vocab=vocab)
@@ -45,12 +53,15 @@ class Harness:
     def reopen(self, backend: SparseBackend) -> SparseBackend:
         if self.kind == "embedded":
             return EmbeddedIndex.load(backend.directory)
+        if self.kind == "elasticsearch":
+            return ElasticsearchIndex(self.request.getfixturevalue("elasticsearch_url"), index=backend.index_name,
+                                      vocab=backend.naming.vocab)
         url = self.request.getfixturevalue("opensearch_url")  # a new connection: `with` closed the old one
         return OpenSearchIndex(url, index=backend.index_name, vocab=backend.naming.vocab)
 
     def cleanup(self) -> None:
         for backend in self.made:
-            if isinstance(backend, OpenSearchIndex):
+            if isinstance(backend, (OpenSearchIndex, ElasticsearchIndex)):
                 self.reopen(backend).drop()
 
 
@@ -291,14 +302,14 @@ def test_index_calls_do_not_rewrite_settings_or_refresh(opensearch_url, vocab):
         index.drop()
 
 
-@pytest.mark.opensearch
-def test_same_calls_same_outcome_in_both_backends(opensearch_url, vocab, tmp_path):
+@pytest.mark.parametrize("remote_kind", BACKENDS[1:])
+def test_same_calls_same_outcome_in_both_backends(remote_kind, request, vocab, tmp_path):
     ids, docs = corpus(80, seed=5)
     batch = list(docs) + [vec({1000: -1.0}), {1001: float("nan")}]
     all_ids = ids + ["neg", "nan"]
     queries = list(corpus(12, seed=6)[1])
     embedded = EmbeddedIndex()
-    remote = OpenSearchIndex(opensearch_url, index=f"lsr-contract-{uuid.uuid4().hex[:8]}", vocab=vocab)
+    remote = Harness(remote_kind, tmp_path, request).make()
     try:
         reports = [b.index(all_ids, batch) for b in (embedded, remote)]
         assert reports[0] == reports[1]
@@ -312,3 +323,4 @@ def test_same_calls_same_outcome_in_both_backends(opensearch_url, vocab, tmp_pat
             assert_scores_close(f, [(h.id, h.score) for h in e], 10)
     finally:
         remote.drop()
+

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -88,24 +88,6 @@ def hybrid_parts(explanation: dict | None, scale: float) -> dict[str, float] | N
 
 class OpenSearchModes:
     """The scoring modes of `OpenSearchIndex` (mixed in; uses its client, request and hit parsing)."""
-
-    @property
-    def dense_dim(self) -> int | None:
-        if self._dense_dim is None and (self._exists or self.client.indices.exists(index=self.index_name)):
-            mapping = self.client.indices.get_mapping(index=self.index_name)[self.index_name]["mappings"]
-            self._dense_dim = mapping.get("properties", {}).get(self.dense_field, {}).get("dimension")
-        return self._dense_dim
-
-    def dense_vectors(self, ids: Sequence[str]) -> np.ndarray:
-        if self.dense_dim is None:
-            return super().dense_vectors(ids)
-        self._read()
-        docs = self.client.mget(index=self.index_name, body={"ids": list(ids)},
-                                _source_includes=[self.dense_field])["docs"]
-        for doc_id, doc in zip(ids, docs):
-            if not doc.get("found"):
-                raise KeyError(f"No document {doc_id!r} in OpenSearch index {self.index_name!r}.")
-        return np.asarray([d["_source"][self.dense_field] for d in docs], dtype=np.float32).reshape(len(ids), -1)
 
     def _search_reranked(self, query: SparseVector, q: np.ndarray, k: int, candidates: int, explain: bool,
                          mode: str = "exact", method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:

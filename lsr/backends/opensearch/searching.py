@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from lsr.backends.base import Hit
-from lsr.backends.opensearch.client import read_with_retries, two_phase_pipeline
+from lsr.backends.opensearch.client import two_phase_pipeline
 from lsr.backends.opensearch.query import build_query
 from lsr.backends.opensearch.text_query import search_text as search_words
 from lsr.errors import InvalidInputError
@@ -53,59 +53,7 @@ class OpenSearchSearching:
         if mode == "ann" and self.kind != "seismic":
             raise InvalidInputError("Sparse ANN needs an index of kind 'seismic'.")
 
-    def _search(self, query: SparseVector, k: int, explain: bool, mode: str = "exact",
-                method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
-        """Top-k documents; `mode` is "exact", "two_phase" (pipeline) or "ann" (seismic index)."""
-        if not self._read():
-            return []
-        body, sent, scale = self.request(query, k, explain, mode, method_parameters)
-        response = read_with_retries(self.client, self.client.search, index=self.index_name, body=body)
-        return self._hits(response, sent, scale, explain)
-
-    def _search_batch(self, queries: list[SparseVector], k: int, explain: bool, mode: str = "exact",
-                      method_parameters: Mapping[str, Any] | None = None, chunk: int = 64) -> list[list[Hit]]:
-        """Top-k for each query through _msearch, `chunk` queries per request."""
-        out: list[list[Hit]] = []
-        vectors = queries
-        if not self._read():
-            return [[] for _ in vectors]
-        for start in range(0, len(vectors), chunk):
-            lines, sent_queries = [], []
-            for q in vectors[start:start + chunk]:
-                if q.nnz == 0:
-                    continue
-                body, sent, scale = self.request(q, k, explain, mode, method_parameters)
-                lines += [{"index": self.index_name}, body]
-                sent_queries.append((sent, scale))
-            responses = iter(read_with_retries(self.client, self.client.msearch, body=lines)["responses"]) if lines else iter(())
-            sent_it = iter(sent_queries)
-            for q in vectors[start:start + chunk]:
-                if q.nnz == 0:
-                    out.append([])
-                    continue
-                response = next(responses)
-                if "error" in response:
-                    raise RuntimeError(f"OpenSearch rejected a query: {response['error']}")
-                out.append(self._hits(response, *next(sent_it), explain))
-        return out
-
     def search_text(self, text: str, k: int = 10, model_id: str | None = None, mode: str = "exact",
                     method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
         """Words in, hits out: OpenSearch encodes `text` with the registered remote model (`text_query`)."""
         return search_words(self, text, k, model_id, mode, method_parameters)
-
-    def _hits(self, response: dict, sent: SparseVector | None, scale: float, explain: bool) -> list[Hit]:
-        """Hits in model units: scores divided by the query's weight scale."""
-        hits = []
-        q = {int(t): float(w) / scale for t, w in zip(sent.ids, sent.weights)} if sent is not None else {}
-        for h in response["hits"]["hits"]:
-            source = dict(h.get("_source") or {})
-            features = source.pop(self.field, None)
-            source.pop("id", None)
-            meta = {**source.pop("meta", {}), **source}
-            contributions = None
-            if explain and features is not None:
-                doc = self.naming.from_features(features)
-                contributions = {int(t): q[int(t)] * float(w) for t, w in zip(doc.ids, doc.weights) if int(t) in q}
-            hits.append(Hit(id=h["_id"], score=float(h["_score"]) / scale, metadata=meta, contributions=contributions))
-        return hits
