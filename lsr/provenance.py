@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from lsr.errors import ProvenanceError
@@ -61,3 +62,58 @@ def check(stored: Mapping[str, Any] | None, current: Mapping[str, Any], where: s
         warnings.warn(f"{where} was built by {stored.get('encoder')!r} (model {stored.get('model_hash')}), the "
                       f"query encoder is {current.get('encoder')!r} (model {current.get('model_hash')}); scores mix "
                       "two models.", UserWarning, stacklevel=3)
+
+
+# ---------------------------------------------------------------- what measured a benchmark figure
+
+def source_digest(paths: list[str], root: str | Path) -> dict[str, str]:
+    """{path: short sha256 of the file's bytes} for the source files a benchmark measures (paths relative
+    to `root`; a missing file maps to "missing")."""
+    out = {}
+    for rel in paths:
+        file = Path(root) / rel
+        out[rel] = hashlib.sha256(file.read_bytes()).hexdigest()[:16] if file.is_file() else "missing"
+    return out
+
+
+def machine() -> dict[str, Any]:
+    """The machine a benchmark ran on: cores, CPU model, load averages before the run, Python and numpy."""
+    import os
+    import platform
+
+    import numpy
+
+    model = platform.processor() or ""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    return {"cores": os.cpu_count(), "cpu": model, "load_before": load, "python": platform.python_version(),
+            "numpy": numpy.__version__}
+
+
+def benchmark_record(name: str, command: str, sources: list[str], root: str | Path, results: Any) -> dict[str, Any]:
+    """A benchmark's JSON record: what ran (`command`, the checkout's commit), where (`machine`), the digests
+    of the `sources` it measures (`stale_sources` compares them with the files as they are now), and `results`."""
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", *sources], cwd=root, capture_output=True,
+                                    text=True, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = None, None
+    return {"benchmark": name, "command": command, "commit": commit, "sources_modified_at_commit": dirty,
+            "machine": machine(), "sources": source_digest(sources, root), "results": results}
+
+
+def stale_sources(record: Mapping[str, Any], root: str | Path) -> list[str]:
+    """The measured source files (a record's ``sources``) whose content changed since the record was made."""
+    recorded = record.get("sources") or {}
+    now = source_digest(list(recorded), root)
+    return [path for path, digest in recorded.items() if now[path] != digest]

@@ -6,8 +6,10 @@ measurement, the expected values and a tolerance.
     lsr reproduce --check            # compare every committed record with its expected values
     lsr reproduce --only f30k-dense  # re-run that row's command, then check the fresh output
 
-Each row ends OK, FAIL (with the values that differ) or NO SOURCE (no record was kept, or the row
-quotes a figure measured elsewhere); the exit status is 1 when any row FAILs.
+Each row ends OK, FAIL (with the values that differ), NO SOURCE (no record was kept, or the row
+quotes a figure measured elsewhere) or STALE (the record holds the values, but a source file it measured,
+listed with its digest in the record's ``sources`` by `lsr.provenance.benchmark_record`, changed since:
+re-run the row's command); the exit status is 1 when any row FAILs (STALE is informational).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import yaml
 
 from lsr.errors import InvalidInputError
 from lsr.project import project_root
+from lsr.provenance import stale_sources
 
 REPRODUCE_FILE = "results/reproduce.yaml"
 
@@ -32,7 +35,7 @@ REPRODUCE_FILE = "results/reproduce.yaml"
 @dataclass
 class Outcome:
     name: str
-    status: str  # "OK", "FAIL" or "NO SOURCE"
+    status: str  # "OK", "FAIL", "NO SOURCE" or "STALE"
     detail: str = ""
 
 
@@ -96,7 +99,21 @@ def check_row(row: dict[str, Any], fresh: bool = False, root: Path | None = None
         return Outcome(row["name"], "NO SOURCE", row.get("note", "no record kept"))
     if not (root / where).is_file():
         return Outcome(row["name"], "NO SOURCE", f"{where} does not exist")
-    return compare(row, root / where)
+    outcome = compare(row, root / where)
+    if outcome.status == "OK" and not fresh:
+        changed = stale_record(root / where, root)
+        if changed:
+            return Outcome(row["name"], "STALE", "measured files changed since the record: " + ", ".join(changed))
+    return outcome
+
+
+def stale_record(record: Path, root: Path) -> list[str]:
+    """The files a benchmark record measured (its ``sources``) that changed since; [] for other records."""
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+    except ValueError:
+        return []
+    return stale_sources(data, root) if isinstance(data, dict) and data.get("sources") else []
 
 
 def command_argv(command: str) -> list[str]:

@@ -50,7 +50,7 @@ def cmd_reproduce(args) -> int:
     outcomes = reproduce(args.only, check_only=args.check)
     for o in outcomes:
         print(f"{o.status:<9} {o.name:<32} {o.detail}")
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("OK", "FAIL", "NO SOURCE")}
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("OK", "FAIL", "NO SOURCE", "STALE")}
     print(", ".join(f"{n} {s}" for s, n in counts.items()))
     return 1 if counts["FAIL"] else 0
 
