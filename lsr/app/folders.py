@@ -24,10 +24,11 @@ from urllib.parse import urlsplit
 
 from lsr.app.open import EncoderSpec, load_encoder, open_index
 from lsr.app.specs import IndexSpec, NewIndex
-from lsr.errors import InvalidInputError
+from lsr.errors import InvalidInputError, MissingFileError
 
 if TYPE_CHECKING:
     from lsr.backends.base import SparseBackend
+    from lsr.backends.filters import Filter
     from lsr.backends.opensearch.connection import Connection
     from lsr.images.indexer import FolderIndexReport
     from lsr.search.searcher import SparseSearcher
@@ -36,6 +37,9 @@ SETTINGS = "images.json"  # in the state directory: which encoder (and D2S model
 MANIFEST = "images-manifest.parquet"
 CACHE = "feature-cache"
 DEFAULT_IMAGE_ENCODER = "efficientnet-labels"
+# encoder -> {"text" | "image": the lowest score of a good match}; how each was chosen:
+# docs/guides/photo-collections.md and results/photo_score_floor.json (benchmarks/bench_photos.py)
+SCORE_FLOORS: dict[str, dict[str, float]] = {"efficientnet-labels": {"text": 0.0709, "image": 0.0282}}
 
 
 @dataclass(frozen=True)
@@ -92,44 +96,72 @@ def state_dir(address: "str | Path | IndexSpec", state: str | Path | None = None
     return path
 
 
-def index_folder(folder: str | Path, address: "str | Path | IndexSpec", encoder: EncoderSpec | None = None, *,
-                 options: FolderOptions = FolderOptions(), state: str | Path | None = None, overwrite: bool = False,
-                 connection: "Connection | None" = None, new: NewIndex | None = None) -> FolderIndexed:
-    """Index (or bring up to date) the images under `folder` into the index at `address`.
+@dataclass
+class FolderJob:
+    """An opened folder index, ready to be brought up to date once (`run`) or again and again (the watch
+    loop, `lsr.app.watch`): the encoder is loaded and the index opened only once."""
 
-    `encoder` names the image encoder (default efficientnet-labels, offline) and, for a dense one, the D2S
-    model. Unchanged files are skipped (the manifest), features are cached, and with ``options.prune``
-    documents whose files are gone are deleted. The settings are saved so that a searcher opens the index
-    with the encoder that built it.
-    """
-    from lsr.images import index_image_folder
-    from lsr.images.io import DEFAULT_MAX_PIXELS
+    folder: Path
+    index: "SparseBackend"
+    sparse: object  # the SparseEncoder (LabelTokenEncoder / D2SEncoder)
+    state: Path
+    options: FolderOptions
+    settings: dict
 
+    def run(self, *, settle_s: float = 0.0, commit_unchanged: bool = True) -> "FolderIndexReport":
+        from lsr.images import index_image_folder
+        from lsr.images.io import DEFAULT_MAX_PIXELS
+
+        options = self.options
+        image_encoder = getattr(self.sparse, "encoder", None) or self.sparse.dense  # LabelTokenEncoder / D2SEncoder
+        cache = None if not options.use_cache else Path(options.cache) if options.cache else self.state / CACHE
+        return index_image_folder(self.folder, image_encoder, self.index, getattr(self.sparse, "model", None),
+                                  manifest_path=self.state / MANIFEST, cache_dir=cache, batch_size=options.batch_size,
+                                  max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS, prune=options.prune,
+                                  show_progress=options.show_progress, settle_s=settle_s,
+                                  commit_unchanged=commit_unchanged)
+
+
+def open_folder_job(folder: str | Path, address: "str | Path | IndexSpec", encoder: EncoderSpec | None = None, *,
+                    options: FolderOptions = FolderOptions(), state: str | Path | None = None, overwrite: bool = False,
+                    connection: "Connection | None" = None, new: NewIndex | None = None) -> FolderJob:
+    """Load the encoder, open (or create) the index and record the settings; see `index_folder`."""
     spec = IndexSpec.parse(address)
+    if not Path(folder).is_dir():
+        raise MissingFileError(f"Image folder {folder} does not exist or is not a directory.")
     encoder = encoder or EncoderSpec(image_encoder=DEFAULT_IMAGE_ENCODER)
     if encoder.image_encoder is None:
         encoder = replace(encoder, image_encoder=DEFAULT_IMAGE_ENCODER)
     where = state_dir(spec, state, connection)
     sparse = load_encoder(encoder)
-    image_encoder = getattr(sparse, "encoder", None) or sparse.dense  # LabelTokenEncoder / D2SEncoder
-    model = getattr(sparse, "model", None)
     base = new or NewIndex()
     index = open_index(spec, create=True, overwrite=overwrite, connection=connection, vocab=sparse.vocab,
                        new=NewIndex(sparse.vocab_size, base.dense_dim, base.shards, base.replicas),
                        missing_hint=f"build one with `lsr index-images FOLDER --index {spec.address}`")
     if overwrite:  # the old manifest describes documents that are gone now
         (where / MANIFEST).unlink(missing_ok=True)
-    cache = None if not options.use_cache else Path(options.cache) if options.cache else where / CACHE
-    report = index_image_folder(folder, image_encoder, index, model, manifest_path=where / MANIFEST, cache_dir=cache,
-                                batch_size=options.batch_size, max_pixels=options.max_pixels or DEFAULT_MAX_PIXELS,
-                                prune=options.prune, show_progress=options.show_progress)
     where.mkdir(parents=True, exist_ok=True)
     settings = {"encoder": encoder.image_encoder, "encoder_path": encoder.image_encoder_path, "model": encoder.model,
                 "tokenizer_dir": encoder.tokenizer_dir, "folder": str(Path(folder).absolute())}
     (where / SETTINGS).write_text(json.dumps(settings, indent=2))
     index.record_provenance(sparse.provenance())
-    index.commit()
-    return FolderIndexed(index, report, where)
+    return FolderJob(Path(folder), index, sparse, where, options, settings)
+
+
+def index_folder(folder: str | Path, address: "str | Path | IndexSpec", encoder: EncoderSpec | None = None, *,
+                 options: FolderOptions = FolderOptions(), state: str | Path | None = None, overwrite: bool = False,
+                 connection: "Connection | None" = None, new: NewIndex | None = None) -> FolderIndexed:
+    """Index (or bring up to date) the images under `folder` into the index at `address`.
+
+    `encoder` names the image encoder (default efficientnet-labels, offline) and, for a dense one, the D2S
+    model. Unchanged files are skipped (the manifest), moved ones keep their vectors, features are cached,
+    and with ``options.prune`` documents whose files are gone are deleted. The settings are saved so that a
+    searcher opens the index with the encoder that built it.
+    """
+    job = open_folder_job(folder, address, encoder, options=options, state=state, overwrite=overwrite,
+                          connection=connection, new=new)
+    report = job.run()
+    return FolderIndexed(job.index, report, job.state)
 
 
 def folder_settings(address: "str | Path | IndexSpec", state: str | Path | None = None,
@@ -164,5 +196,56 @@ def open_folder_searcher(address: "str | Path | IndexSpec", encoder: EncoderSpec
     return SparseSearcher(index, sparse)
 
 
-__all__ = ["FolderIndexed", "FolderOptions", "default_state_dir", "folder_settings", "index_folder",
-           "open_folder_searcher", "state_dir"]
+def photo_filter(*, folder: str | Path | None = None, taken_after: object = None, taken_before: object = None,
+                 camera: str | None = None, orientation: str | None = None, file_type: str | None = None,
+                 min_width: int | None = None, min_height: int | None = None,
+                 root: str | Path | None = None) -> "Filter | None":
+    """The `Filter` of what a photo is (None when nothing is asked), as `lsr search-images` and the page take it.
+
+    `folder`: a folder inside the indexed one and every folder below it (relative, or absolute under
+    `root`); `taken_after` / `taken_before`: the day (or moment) taken, on or after / strictly before
+    (``YYYY-MM-DD`` or a date / datetime); `camera`: the make or the model, any case (``canon``,
+    ``canon eos 5d``); `orientation`: landscape, portrait or square; `file_type`: jpeg, png, ... ;
+    `min_width` / `min_height` in pixels, after EXIF orientation.
+    """
+    from lsr.backends.filters import Filter, Prefix, Range, Term
+
+    clauses: list = []
+    if folder not in (None, "", "."):
+        relative = Path(folder)
+        if relative.is_absolute():
+            if root is None or not relative.resolve().is_relative_to(Path(root).resolve()):
+                raise InvalidInputError(f"Folder {folder} is not inside the indexed folder {root}; give a folder "
+                                        "relative to it.")
+            relative = relative.resolve().relative_to(Path(root).resolve())
+        prefix = relative.as_posix().strip("/")
+        if prefix.startswith("..") or not prefix:
+            raise InvalidInputError(f"Folder {folder!r} does not name a folder inside the indexed one.")
+        if prefix != ".":
+            clauses.append(Prefix("id", prefix + "/"))
+    if taken_after is not None or taken_before is not None:
+        clauses.append(Range("taken", gte=taken_after, lt=taken_before))
+    if camera:
+        clauses.append(Term("camera", camera.strip().lower()))
+    if orientation:
+        if orientation not in ("landscape", "portrait", "square"):
+            raise InvalidInputError(f"orientation is landscape, portrait or square, not {orientation!r}.")
+        clauses.append(Term("orientation", orientation))
+    if file_type:
+        kind = file_type.strip().lower().lstrip(".")
+        clauses.append(Term("file_type", {"jpg": "jpeg", "tif": "tiff"}.get(kind, kind)))
+    if min_width:
+        clauses.append(Range("width", gte=int(min_width)))
+    if min_height:
+        clauses.append(Range("height", gte=int(min_height)))
+    return Filter.of(*clauses) if clauses else None
+
+
+def score_floor(encoder_name: str | None, query: str = "text") -> float | None:
+    """The documented score floor of an image encoder (`SCORE_FLOORS`) for a text or an image query: below
+    it a hit is no good match, and a search that finds none says so (None: no floor known)."""
+    return SCORE_FLOORS.get(encoder_name or "", {}).get(query)
+
+
+__all__ = ["FolderIndexed", "FolderJob", "FolderOptions", "SCORE_FLOORS", "default_state_dir", "folder_settings",
+           "index_folder", "open_folder_job", "open_folder_searcher", "photo_filter", "score_floor", "state_dir"]
