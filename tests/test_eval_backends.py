@@ -82,10 +82,15 @@ def test_eval_through_the_embedded_backend_is_exact(model_and_data):
     assert t2i_from_top(top, split.query_doc)["R@1"] == pytest.approx(via["R@1"])
 
 
-@pytest.mark.opensearch
-def test_eval_through_opensearch_agrees_within_the_weight_bound(model_and_data, opensearch_url):
+ENGINES = [pytest.param("opensearch", marks=pytest.mark.opensearch),
+           pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_eval_through_opensearch_agrees_within_the_weight_bound(model_and_data, engine, request):
+    """OpenSearch (rank_features) and Elasticsearch (sparse_vector): the same 9-bit weight bound."""
     tmp_path, _ = model_and_data
-    assert_agrees(run_eval(tmp_path, "opensearch", opensearch_url), exact=False)
+    assert_agrees(run_eval(tmp_path, engine, request.getfixturevalue(f"{engine}_url")), exact=False)
 
 
 def test_tolerance_counts_near_ties_only():
@@ -130,23 +135,29 @@ def test_eval_scoring_modes_through_the_embedded_backend(model_and_data, mode):
         main(["eval", "--model", str(tmp_path / "model"), "--hybrid", "rrf", "--rerank", "late"])
 
 
-@pytest.mark.opensearch
-def test_eval_dense_rerank_in_opensearch_equals_the_embedded_rows(model_and_data, opensearch_url):
-    """The engine's rescore (Painless cosineSimilarity over the knn_vector field) re-ranks every stage-1
-    document as the embedded backend does: the same candidates (all positive sparse scores) and cosines."""
+@pytest.mark.parametrize("engine", ENGINES)
+def test_eval_dense_rerank_in_opensearch_equals_the_embedded_rows(model_and_data, engine, request):
+    """OpenSearch's rescore (Painless cosineSimilarity over the knn_vector field), or Elasticsearch's
+    candidates with their dense_vector ordered by cosine, re-rank every stage-1 document as the embedded
+    backend does: the same candidates (all positive sparse scores) and cosines."""
     from lsr.cli.main import main
 
     tmp_path, _ = model_and_data
+    url = request.getfixturevalue(f"{engine}_url")
     rows = {}
-    for backend in ("embedded", "opensearch"):
+    for backend in ("embedded", engine):
         argv = ["eval", "--model", str(tmp_path / "model"), "--eval", f"npy:{tmp_path / 'data'}/test",
                 "--out", str(tmp_path / f"rr-{backend}"), "--backend", backend, "--rerank", "dense",
-                "--candidates", "60", "--url", opensearch_url, "--index-prefix", "lsr-test-rerank"]
+                "--candidates", "60", "--url", url, "--index-prefix", "lsr-test-rerank"]
         assert main(argv) == 0
         rows[backend] = json.loads((tmp_path / f"rr-{backend}" / "eval.json").read_text())["results"]["test"]
     label = "D2S sparse, expanded queries + rerank dense@60 via"
-    assert rows["opensearch"][f"{label} opensearch"]["t2i"] == pytest.approx(rows["embedded"][f"{label} embedded"]["t2i"])
-    assert rows["opensearch"][f"{label} opensearch"]["i2t"] == pytest.approx(rows["embedded"][f"{label} embedded"]["i2t"])
-    from lsr.backends.opensearch.client import connect
-
-    connect(opensearch_url).indices.delete(index="lsr-test-rerank-*")
+    assert rows[engine][f"{label} {engine}"]["t2i"] == pytest.approx(rows["embedded"][f"{label} embedded"]["t2i"])
+    assert rows[engine][f"{label} {engine}"]["i2t"] == pytest.approx(rows["embedded"][f"{label} embedded"]["i2t"])
+    if engine == "opensearch":
+        from lsr.backends.opensearch.client import connect
+    else:
+        from lsr.backends.elasticsearch.client import connect
+    client = connect(url)
+    for name in client.indices.get(index="lsr-test-rerank-*"):  # Elasticsearch refuses wildcard deletes
+        client.indices.delete(index=name)

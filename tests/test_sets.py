@@ -98,19 +98,23 @@ def random_sets(n: int, seed: int):
     return [f"s{i}" for i in range(n)], docs, rv
 
 
-@pytest.mark.opensearch
-def test_nested_sets_in_opensearch_match_the_embedded_index(opensearch_url, vocab):
-    """nested + neural_sparse with score_mode max / sum / avg, and query sets (dis_max, bool should), against
-    the in-process aggregation: the same top-10 up to near-ties, scores within the 9-bit bound."""
+@pytest.mark.parametrize("engine", [pytest.param("opensearch", marks=pytest.mark.opensearch),
+                                    pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
+def test_nested_sets_in_opensearch_match_the_embedded_index(engine, request, vocab):
+    """nested + neural_sparse (OpenSearch) or nested sparse_vector (Elasticsearch) with score_mode max / sum /
+    avg, and query sets (dis_max, bool should), against the in-process aggregation: the same top-10 up to
+    near-ties, scores within the 9-bit bound."""
     from uuid import uuid4
 
+    from lsr.backends.elasticsearch.sets import ElasticsearchSetIndex
     from lsr.backends.opensearch.index import RELATIVE_SCORE_BOUND
     from lsr.backends.opensearch.sets import OpenSearchSetIndex
 
     ids, docs, rv = random_sets(200, seed=11)
     embedded = EmbeddedSetIndex(vocab_size=len(vocab))
     embedded.index(ids, docs)
-    node = OpenSearchSetIndex(opensearch_url, index=f"lsr-test-sets-{uuid4().hex[:8]}", vocab=vocab)
+    kind = OpenSearchSetIndex if engine == "opensearch" else ElasticsearchSetIndex
+    node = kind(request.getfixturevalue(f"{engine}_url"), index=f"lsr-test-sets-{uuid4().hex[:8]}", vocab=vocab)
     try:
         assert node.index(ids, docs).indexed == 200 and node.count() == 200
         for mode in ("max", "sum", "avg"):

@@ -25,7 +25,8 @@ def open_index(address: "str | Path | IndexSpec", *, create: bool = False, overw
                new: NewIndex | None = None, connection: "Connection | None" = None,
                vocab: "Vocabulary | None" = None, sets: bool = False,
                missing_hint: str = "build it first (`lsr index` or `lsr index-images`)") -> "SparseBackend | SetIndex":
-    """The index at `address` (`IndexSpec.parse`: a directory, or ``opensearch://HOST:PORT/INDEX``).
+    """The index at `address` (`IndexSpec.parse`: a directory, ``opensearch://HOST:PORT/INDEX`` or
+    ``elasticsearch://HOST:PORT/INDEX``).
 
     By default it must exist (`IndexNotFoundError`, with `missing_hint`). `create=True` opens it when it
     exists, else makes it as `new` says; `overwrite=True` starts from an empty index (an existing one is
@@ -39,6 +40,8 @@ def open_index(address: "str | Path | IndexSpec", *, create: bool = False, overw
         if sets:
             return _embedded_sets(spec, create or overwrite, new)
         return _embedded(spec, create, overwrite, new, missing_hint)
+    if spec.backend == "elasticsearch":
+        return _elasticsearch(spec, create, overwrite, new, connection, vocab, sets, missing_hint)
     return _opensearch(spec, create, overwrite, new, connection, vocab, sets, missing_hint)
 
 
@@ -95,6 +98,34 @@ def _opensearch(spec: IndexSpec, create: bool, overwrite: bool, new: NewIndex, c
     except NodeUnavailableError as exc:
         raise BackendUnavailableError(f"Cannot reach OpenSearch at {conn.url}; start the local node with "
                                       "`lsr opensearch start` or pass --url / set OPENSEARCH_URL.") from exc
+    return index
+
+
+def _elasticsearch(spec: IndexSpec, create: bool, overwrite: bool, new: NewIndex, connection: "Connection | None",
+                   vocab: "Vocabulary | None", sets: bool, missing_hint: str) -> "SparseBackend | SetIndex":
+    """An Elasticsearch index (`lsr.backends.elasticsearch`); credentials from `connection`, else from
+    ELASTICSEARCH_USER / ELASTICSEARCH_PASSWORD."""
+    from lsr.backends.elasticsearch.client import NodeUnavailableError, connection_from_env
+    from lsr.backends.elasticsearch.index import ElasticsearchIndex
+    from lsr.backends.elasticsearch.sets import ElasticsearchSetIndex
+
+    conn = connection if connection is not None else connection_from_env(spec.url)
+    if spec.url and conn.url != spec.url:
+        conn = _with_url(conn, spec.url)
+    try:
+        if sets:
+            set_index = ElasticsearchSetIndex(conn, index=spec.name, vocab=vocab)
+            if create or overwrite:
+                set_index.create(overwrite=overwrite)
+            return set_index
+        index = ElasticsearchIndex(conn, index=spec.name, vocab=vocab)
+        if create or overwrite:
+            index.create(overwrite=overwrite, dense_dim=new.dense_dim, shards=new.shards, replicas=new.replicas)
+        elif not index.exists():
+            raise IndexNotFoundError(f"No {spec.describe()}; {missing_hint}.")
+    except NodeUnavailableError as exc:
+        raise BackendUnavailableError(f"Cannot reach Elasticsearch at {conn.url}; start the local node with "
+                                      "`lsr elasticsearch start` or check the address.") from exc
     return index
 
 

@@ -4,6 +4,8 @@
     IndexSpec.parse("opensearch://127.0.0.1:9200/f30k")            # index f30k on an OpenSearch node (http)
     IndexSpec.parse("opensearch+https://search.example:9200/f30k") # the same over TLS
     IndexSpec.parse("opensearch://127.0.0.1:9200/f30k?kind=seismic")
+    IndexSpec.parse("elasticsearch://127.0.0.1:9250/f30k")         # index f30k on an Elasticsearch node
+    IndexSpec.parse("elasticsearch+https://127.0.0.1:9250/f30k")   # the same over TLS
 
 Credentials never go in an address (they would show in process lists and shell history): they come
 from ``OPENSEARCH_USER`` / ``OPENSEARCH_PASSWORD`` or a `Connection` passed beside the address.
@@ -18,9 +20,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from lsr.errors import InvalidInputError
 
-BACKENDS = ("embedded", "opensearch")
+BACKENDS = ("embedded", "opensearch", "elasticsearch")
 KINDS = ("rank_features", "seismic")
-SCHEMES = {"opensearch": "http", "opensearch+http": "http", "opensearch+https": "https"}
+SCHEMES = {"opensearch": "http", "opensearch+http": "http", "opensearch+https": "https",
+           "elasticsearch": "http", "elasticsearch+http": "http", "elasticsearch+https": "https"}
+ENGINE_NAMES = {"opensearch": "OpenSearch", "elasticsearch": "Elasticsearch"}
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class IndexSpec:
     """Where an index lives: `backend`, its `name` (embedded: the directory; OpenSearch: the index name),
     the node `url` (OpenSearch) and the index `kind` (exact ``rank_features`` or approximate ``seismic``)."""
 
-    backend: Literal["embedded", "opensearch"]
+    backend: Literal["embedded", "opensearch", "elasticsearch"]
     name: str
     url: str | None = None
     kind: Literal["rank_features", "seismic"] = "rank_features"
@@ -40,6 +44,9 @@ class IndexSpec:
             raise InvalidInputError(f"Unknown index kind {self.kind!r}; choose one of {', '.join(KINDS)}.")
         if not self.name:
             raise InvalidInputError("The index address names no index: give a directory or an index name.")
+        if self.backend == "elasticsearch" and self.kind != "rank_features":
+            raise InvalidInputError(f"Index kind {self.kind!r} is OpenSearch's; an Elasticsearch index is exact "
+                                    "sparse_vector (pruned search is --retrieval two_phase).")
 
     @classmethod
     def parse(cls, address: "str | Path | IndexSpec") -> "IndexSpec":
@@ -54,7 +61,8 @@ class IndexSpec:
             return cls("embedded", text.split("://", 1)[1] if scheme else text)
         if scheme not in SCHEMES:
             raise InvalidInputError(f"Index address {text!r}: unknown scheme {scheme!r}; write a directory path or "
-                                    "opensearch://HOST:PORT/INDEX (opensearch+https:// for TLS).")
+                                    "opensearch://HOST:PORT/INDEX or elasticsearch://HOST:PORT/INDEX (+https for "
+                                    "TLS).")
         parts = urlsplit(text)
         if parts.username or parts.password:
             raise InvalidInputError(f"Index address {parts.hostname}: credentials do not go in the address; set "
@@ -68,7 +76,7 @@ class IndexSpec:
             raise InvalidInputError(f"Index address {text!r}: unknown option(s) {', '.join(sorted(unknown))}; only "
                                     "kind=rank_features|seismic is taken.")
         url = f"{SCHEMES[scheme]}://{parts.netloc}"
-        return cls("opensearch", name, url, options.get("kind", "rank_features"))  # type: ignore[arg-type]
+        return cls(scheme.split("+")[0], name, url, options.get("kind", "rank_features"))  # type: ignore[arg-type]
 
     @classmethod
     def from_parts(cls, backend: str, index: str, url: str | None = None, kind: str = "rank_features") -> "IndexSpec":
@@ -84,13 +92,13 @@ class IndexSpec:
             return self.name
         scheme, _, host = (self.url or "").partition("://")
         query = "" if self.kind == "rank_features" else f"?kind={self.kind}"
-        return f"opensearch{'+https' if scheme == 'https' else ''}://{host}/{self.name}{query}"
+        return f"{self.backend}{'+https' if scheme == 'https' else ''}://{host}/{self.name}{query}"
 
     def describe(self) -> str:
         """For messages: the directory, or the index and its node."""
         if self.backend == "embedded":
             return str(self.name)
-        return f"OpenSearch index {self.name!r} at {self.url}"
+        return f"{ENGINE_NAMES[self.backend]} index {self.name!r} at {self.url}"
 
 
 @dataclass(frozen=True)

@@ -74,10 +74,11 @@ def add_backend_args(p: argparse.ArgumentParser, searching: bool) -> None:
     """Add `--index` (an address), `--backend --kind`, the connection flags, and `--retrieval` (searching)
     or `--overwrite --shards --replicas` (indexing) to `p`."""
     p.add_argument("--index", required=True, metavar="ADDRESS",
-                   help="a directory (embedded), or opensearch://HOST:PORT/NAME; with --backend opensearch, "
-                        "the index name on the node at --url")
+                   help="a directory (embedded), opensearch://HOST:PORT/NAME or elasticsearch://HOST:PORT/NAME; "
+                        "with --backend opensearch|elasticsearch, the index name on the node at --url")
     p.add_argument("--backend", choices=BACKENDS, default=None,
-                   help="embedded or opensearch (default: what --index says; a plain name is a directory)")
+                   help="embedded, opensearch or elasticsearch (default: what --index says; a plain name is a "
+                        "directory)")
     add_connection_args(p)
     p.add_argument("--kind", choices=("rank_features", "seismic"), default=None,
                    help="OpenSearch index kind: exact rank_features (default), or seismic sparse ANN")
@@ -112,6 +113,10 @@ def index_spec(args: argparse.Namespace) -> IndexSpec:
         return replace(address, kind=kind) if kind else address
     if backend in (None, "embedded"):
         return IndexSpec("embedded", str(args.index))
+    if backend == "elasticsearch" and not getattr(args, "url", None):  # its own default node (port 9250)
+        from lsr.backends.elasticsearch.client import DEFAULT_URL as ES_URL, URL_ENV as ES_URL_ENV
+
+        return IndexSpec(backend, str(args.index), os.environ.get(ES_URL_ENV) or ES_URL, kind or "rank_features")
     return IndexSpec(backend, str(args.index), connection(args).url, kind or "rank_features")
 
 
@@ -138,7 +143,14 @@ def connection_for(args: argparse.Namespace, spec: IndexSpec) -> "Connection | N
     """The connection to the spec's node with the flags' credentials and TLS options (None: embedded)."""
     if spec.backend == "embedded":
         return None
-    return replace(connection(args), url=spec.url)
+    conn = replace(connection(args), url=spec.url)
+    if spec.backend == "elasticsearch" and not getattr(args, "user", None):  # ELASTICSEARCH_USER / _PASSWORD
+        from lsr.backends.elasticsearch.client import connection_from_env
+
+        password = conn.password if getattr(args, "password_file", None) else None
+        return replace(conn, **{k: v for k, v in vars(connection_from_env(spec.url)).items()
+                                if k in ("user", "password")}) if password is None else conn
+    return conn
 
 
 def add_query_args(p: argparse.ArgumentParser) -> None:

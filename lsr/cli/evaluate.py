@@ -13,7 +13,7 @@ import argparse
 import re
 from pathlib import Path
 
-from lsr.cli.backends import BACKENDS, add_connection_args, connection
+from lsr.cli.backends import BACKENDS, add_connection_args
 from lsr.errors import InvalidInputError
 
 LABELS = {"D2S sparse, expanded queries": ("d2s-exp", True), "D2S sparse, no-expansion queries": ("d2s-noexp", False)}
@@ -50,11 +50,17 @@ def backend_factory(args: argparse.Namespace, vocab, split_name: str):
         from lsr.backends.embedded import EmbeddedIndex
 
         return lambda name: EmbeddedIndex(vocab_size=len(vocab))
-    from lsr.backends.opensearch import OpenSearchIndex
+    from lsr.cli.backends import connection_for, index_spec
+
+    if args.backend == "elasticsearch":
+        from lsr.backends.elasticsearch import ElasticsearchIndex as Remote
+    else:
+        from lsr.backends.opensearch import OpenSearchIndex as Remote
 
     def make(name: str):
         index_name = re.sub(r"[^a-z0-9_-]+", "-", f"{args.index_prefix}-{split_name}-{name}".lower())
-        index = OpenSearchIndex(connection(args), index=index_name, vocab=vocab)
+        spec = index_spec(argparse.Namespace(**{**vars(args), "index": index_name}))
+        index = Remote(connection_for(args, spec), index=index_name, vocab=vocab)
         index.drop()  # the first write creates it afresh (with a dense field when the vectors come with one)
         return index
 
@@ -84,7 +90,7 @@ def cmd_eval(args) -> int:
         split = load_split_spec(spec, vocab)
         rows = evaluate_all(model, split, Path(args.out) / "runs")
         if (args.rerank or args.hybrid) and not args.backend:
-            raise InvalidInputError("--rerank and --hybrid evaluate through a backend: add --backend embedded|opensearch.")
+            raise InvalidInputError("--rerank and --hybrid evaluate through a backend: add --backend embedded|opensearch|elasticsearch.")
         if args.backend:
             checks[split.name] = through_backend(args, model, split, rows, vocab)
             ok = ok and all(c["ok"] for c in checks[split.name].values())
@@ -104,7 +110,7 @@ def through_backend(args, model, split, rows: dict, vocab) -> dict:
     from lsr.backends.opensearch.index import RELATIVE_SCORE_BOUND
     from lsr.eval.run import evaluate_backend, tolerance
 
-    bound = RELATIVE_SCORE_BOUND if args.backend == "opensearch" else 0.0
+    bound = RELATIVE_SCORE_BOUND if args.backend in ("opensearch", "elasticsearch") else 0.0  # both 2^-8
     make = backend_factory(args, vocab, split.name)
     docs = model.encode(split.doc_emb)
     checks = {}

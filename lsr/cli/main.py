@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(sub)
     from lsr.cli.opensearch import add_parser as add_opensearch_parser
     add_opensearch_parser(sub)
+    from lsr.cli.elasticsearch import add_parser as add_elasticsearch_parser
+    add_elasticsearch_parser(sub)
     from lsr.cli.images import add_parser as add_images_parser
     add_images_parser(sub)
     from lsr.cli.encode import add_parser as add_encode_parser

@@ -358,3 +358,21 @@ def cluster_configs(nodes: int, base: EsNodeConfig | None = None) -> list[EsNode
     return [replace(base, home=base.home / "cluster" / names[i], install_home=base.install_home or base.home,
                     port=base.port + i, transport_port=seeds[i], seed_ports=seeds, managers=names[:1],
                     name=names[i], heap="512m") for i in range(nodes)]
+
+
+def wait_for_nodes(cfg: EsNodeConfig, nodes: int, timeout: float = 180.0) -> None:
+    """Wait until `nodes` nodes have joined the cluster of `cfg`'s node (health yellow at least)."""
+    import json
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{cfg.url}/_cluster/health?wait_for_nodes={nodes}&timeout=5s",
+                                        timeout=10, context=_ssl_context(cfg)) as reply:
+                if json.loads(reply.read()).get("number_of_nodes") == nodes:
+                    return
+        except (OSError, ValueError):
+            pass
+        time.sleep(1.0)
+    raise NodeError(f"The Elasticsearch cluster at {cfg.url} did not reach {nodes} nodes within {timeout:.0f} s.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from lsr.backends.base import Hit, IndexReport
+from lsr.backends.opensearch.bulk import ENGINE
 from lsr.backends.opensearch.client import connect, load_definition, read_with_retries
 from lsr.backends.opensearch.features import FeatureNaming
 from lsr.backends.opensearch.index import TOP_LEVEL_METADATA
@@ -25,8 +26,11 @@ FIELD = "members"
 
 
 class OpenSearchSetIndex(SetIndex):
-    """One OpenSearch index of set-valued documents (see the module docstring)."""
+    """One OpenSearch index of set-valued documents (see the module docstring); the Elasticsearch set index
+    (`lsr.backends.elasticsearch.sets`) changes the client, the mapping file and the member clause."""
 
+    MAPPING = "sparse_sets.json"
+    ENGINE = ENGINE
 
     def __init__(self, client_or_url, index: str = "lsr-sets", vocab: Vocabulary | None = None,
                  rules: QueryRules | None = None):
@@ -42,7 +46,9 @@ class OpenSearchSetIndex(SetIndex):
             return False
         if exists:
             self.client.indices.delete(index=self.index_name)
-        self.client.indices.create(index=self.index_name, body=load_definition("mappings", "sparse_sets.json"))
+        body = load_definition("mappings", self.MAPPING)
+        body.pop("_comment", None)
+        self.client.indices.create(index=self.index_name, body=body)
         return True
 
     def drop(self) -> None:
@@ -51,8 +57,7 @@ class OpenSearchSetIndex(SetIndex):
     def index(self, ids: Sequence[str], member_vectors: Sequence[SparseBatch | Sequence[DocumentVector]],
               metadata: Sequence[Mapping[str, Any] | None] | None = None) -> IndexReport:
         """Add or replace set documents (the same rules as `EmbeddedSetIndex.index`); refreshes after."""
-        from opensearchpy import helpers
-
+        helpers = self.ENGINE.helpers()
         accepted = accept_sets(ids, member_vectors, metadata, self.vocab_size)
         self.create()
         actions = ({"_op_type": "index", "_index": self.index_name, "_id": doc_id,
@@ -82,8 +87,7 @@ class OpenSearchSetIndex(SetIndex):
         return int(self.client.count(index=self.index_name)["count"])
 
     def delete(self, ids: Sequence[str]) -> int:
-        from opensearchpy import helpers
-
+        helpers = self.ENGINE.helpers()
         actions = ({"_op_type": "delete", "_index": self.index_name, "_id": i} for i in ids)
         deleted = sum(ok and item["delete"].get("result") == "deleted"
                       for ok, item in helpers.streaming_bulk(self.client, actions, raise_on_error=False))
@@ -102,8 +106,7 @@ class OpenSearchSetIndex(SetIndex):
             if scale is not None and s != scale:  # phrasings must share one scale to add up
                 sent, s = SparseVector(sent.ids, sent.weights * (scale / s)), scale
             scale = s
-            clauses.append({"nested": {"path": FIELD, "score_mode": score_mode,
-                                       "query": build_query(sent, self.naming, f"{FIELD}.sparse")}})
+            clauses.append({"nested": {"path": FIELD, "score_mode": score_mode, "query": self._member_clause(sent)}})
         if not clauses:
             return {}, 1.0
         query = clauses[0] if len(clauses) == 1 else (
@@ -112,15 +115,22 @@ class OpenSearchSetIndex(SetIndex):
         divide = scale * (len(clauses) if query_mode == "avg" and len(clauses) > 1 else 1)
         return {"size": k, "query": query, "_source": {"excludes": [FIELD]}}, divide
 
+    def _member_clause(self, sent: SparseVector) -> dict:
+        """The query on one member's sparse field."""
+        return build_query(sent, self.naming, f"{FIELD}.sparse")
+
+    def _read_call(self, call, *args, **kwargs):
+        return read_with_retries(self.client, call, *args, **kwargs)
+
     def search(self, query: SparseVector | Sequence[SparseVector], k: int = 10, score_mode: str = "max",
                query_mode: str = "sum") -> list[Hit]:
         """The top-k sets for a query, or for a query set (a list of phrasings)."""
         k = check_k(k)
         queries = [query] if isinstance(query, SparseVector) else list(query)
         body, divide = self.request(queries, k, score_mode, query_mode)
-        if not body or not read_with_retries(self.client, self.client.indices.exists, index=self.index_name):
+        if not body or not self._read_call(self.client.indices.exists, index=self.index_name):
             return []
-        response = read_with_retries(self.client, self.client.search, index=self.index_name, body=body)
+        response = self._read_call(self.client.search, index=self.index_name, body=body)
         hits = []
         for h in response["hits"]["hits"]:
             source = dict(h.get("_source") or {})
