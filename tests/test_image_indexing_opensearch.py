@@ -105,19 +105,16 @@ def test_index_search_rerun_and_prune_through_the_cli(opensearch_url, index_name
 
 
 def test_default_state_dir_is_per_node_and_index_and_never_in_the_node_home(tmp_path, monkeypatch):
-    from argparse import Namespace
-
-    from lsr.cli.images import default_state_dir, state_dir
+    from lsr.app.folders import default_state_dir, state_dir
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("LSR_OPENSEARCH_HOME", str(tmp_path / "node"))
     assert default_state_dir("http://127.0.0.1:9200", "photos") == tmp_path / "xdg/lsr/images/127.0.0.1-9200/photos"
     assert default_state_dir("https://search.example:9443/", "photos").parent.name == "search.example-9443"
-    args = Namespace(backend="opensearch", index="photos", url="http://127.0.0.1:9200", state=None)
-    assert state_dir(args) == default_state_dir(args.url, "photos")
-    assert state_dir(Namespace(backend="embedded", index=str(tmp_path / "idx"), state=None)) == tmp_path / "idx"
+    assert state_dir("opensearch://127.0.0.1:9200/photos") == default_state_dir("http://127.0.0.1:9200", "photos")
+    assert state_dir(tmp_path / "idx") == tmp_path / "idx"
     with pytest.raises(ValueError, match="inside the OpenSearch node home"):
-        state_dir(Namespace(backend="opensearch", index="photos", url=args.url, state=str(tmp_path / "node/x")))
+        state_dir("opensearch://127.0.0.1:9200/photos", state=tmp_path / "node/x")
 
 
 @needs_minilm
