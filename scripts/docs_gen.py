@@ -4,7 +4,8 @@
   (`lsr.cli.main.build_parser()`), so the reference cannot drift from the command line.
 - `results/*.md`: every row of `results/reproduce.yaml` with the value found in its committed record
   (`lsr.reproduce.measured`) and its check (`lsr.reproduce.check_row`): the numbers are read from the
-  records, never typed a second time.
+  records, never typed a second time. The benchmarks page also shows the command line's start-up times
+  from `results/cli_startup.json`.
 - `changelog.md`: CHANGELOG.md as it is at the root.
 
 Run it by hand to see the pages without building the site:
@@ -249,6 +250,36 @@ def _results_page(title: str, intro: str, rows: list[dict[str, Any]]) -> tuple[s
     return "\n".join(lines) + "\n", counts
 
 
+def cli_startup_section(path: Path = ROOT / "results" / "cli_startup.json") -> str:
+    """The start-up times of the command line, from the record `benchmarks/bench_cli_startup.py` writes
+    (machine-dependent timings: shown with the machine and its load, not checked against a value)."""
+    import json
+
+    if not path.is_file():
+        return ""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    machine = record.get("machine", {})
+    load = " / ".join(f"{x:.2f}" for x in machine.get("load_average_1_5_15") or [])
+    start = machine.get("load_average_at_start_1_5_15")
+    if start:
+        load = f"{start[0]:.2f} at the start and {load} at the end"
+    else:
+        load = f"{load or '?'} when the run ended"
+    lines = ["## Command-line start-up (`results/cli_startup.json`)", "",
+             "```bash", record.get("command", "python benchmarks/bench_cli_startup.py"), "```", "",
+             f"*{_cell(record.get('date', ''))}: {machine.get('cpus', '?')} CPUs, Python {machine.get('python', '?')}, "
+             f"load average (1 / 5 / 15 min) {load}; {_cell(machine.get('note', ''))}. "
+             f"Each time is the median of {record.get('runs', '?')} fresh processes; the target is under "
+             f"{record.get('target_s', 0.5)} s and no heavy module (torch, transformers, opensearch-py, ...) "
+             "imported by a `--help`.*", "",
+             "| command | median s | min s | x `python -c pass` | heavy modules imported |", "|---|---|---|---|---|"]
+    for row in record.get("rows", []):
+        heavy = ", ".join(row.get("heavy_imports") or []) or "-"
+        lines.append(f"| `{row['command']}` | {row['median_s']:.3f} | {row['min_s']:.3f} | "
+                     f"{row.get('ratio_to_python', 0):.1f} | {_cell(heavy)} |")
+    return "\n".join(lines) + "\n"
+
+
 def results_pages() -> dict[str, str]:
     """The results pages (path -> Markdown) from `results/reproduce.yaml` and the records."""
     from lsr.reproduce import load_rows
@@ -257,6 +288,8 @@ def results_pages() -> dict[str, str]:
     pages, summary = {}, []
     for (path, title, intro, _), members in zip(RESULT_PAGES, _group_rows(rows).values()):
         text, counts = _results_page(title, intro, members)
+        if path == "results/benchmarks.md":
+            text += "\n" + cli_startup_section()
         pages[path] = text
         link = path.split("/", 1)[1]
         summary.append(f"| [{title}]({link}) | {len(members)} | {counts['OK']} | {counts['FAIL']} | "
@@ -295,7 +328,7 @@ def on_files(files, config):  # noqa: ANN001 - MkDocs' hook signature
 
 def on_config(config):  # noqa: ANN001
     """Re-build when the sources of the generated pages change (`mkdocs serve`)."""
-    for extra in ("results/reproduce.yaml", "CHANGELOG.md", "lsr/cli"):
+    for extra in ("results/reproduce.yaml", "results/cli_startup.json", "CHANGELOG.md", "lsr/cli"):
         path = str(ROOT / extra)
         if path not in config.watch:
             config.watch.append(path)

@@ -86,6 +86,22 @@ def test_results_pages_hold_every_row_with_the_recorded_values():
     assert re.search(r"\| \*\*D2S default \(10 epochs.*?\| 52\.7 \|", body)
 
 
+def test_benchmarks_page_shows_the_cli_startup_record():
+    import json
+
+    page = _docs_gen().results_pages()["results/benchmarks.md"]
+    record = json.loads((ROOT / "results" / "cli_startup.json").read_text(encoding="utf-8"))
+    assert "## Command-line start-up" in page
+    for row in record["rows"]:  # every command with its median, read from the record
+        assert f"| `{row['command']}` | {row['median_s']:.3f} |" in page
+
+
+def test_examples_page_includes_every_example_script():
+    page = (ROOT / "docs" / "examples.md").read_text(encoding="utf-8")
+    for script in sorted((ROOT / "examples").glob("*.py")):
+        assert f'--8<-- "examples/{script.name}"' in page, f"docs/examples.md does not include {script.name}"
+
+
 @pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("material") is None
                     or importlib.util.find_spec("mkdocstrings_handlers") is None,
                     reason="mkdocs, mkdocs-material or mkdocstrings[python] not installed: pip install -e '.[docs]'")
@@ -101,3 +117,5 @@ def test_mkdocs_build_strict(tmp_path):
     assert "lsr.search.searcher.SparseSearcher" in (site / "reference" / "search" / "index.html").read_text(
         encoding="utf-8")
     assert (site / "changelog" / "index.html").is_file() and (site / "lab" / "benchmarks" / "index.html").is_file()
+    examples = (site / "examples" / "index.html").read_text(encoding="utf-8")
+    assert "open_index" in examples and "index_folder" in examples and "compare_runs" in examples  # the scripts
