@@ -219,12 +219,15 @@ def _set_bootstrap_password(cfg: EsNodeConfig, java_home: Path) -> None:
     if not cfg.password:
         raise NodeError("A secured node needs a password for the `elastic` user (EsNodeConfig.password, "
                         "LSR_ELASTICSEARCH_PASSWORD).")
-    env = {**os.environ, "ES_JAVA_HOME": str(java_home), "ES_PATH_CONF": str(cfg.conf_dir)}
-    tool = str(cfg.install_dir / "bin" / "elasticsearch-keystore")
+    tool = ["env", f"ES_JAVA_HOME={java_home}", f"ES_PATH_CONF={cfg.conf_dir}",
+            str(cfg.install_dir / "bin" / "elasticsearch-keystore")]
+    if cfg.user is not None:  # the keystore belongs to the node's user (the tool refuses to change an owner)
+        run_command(["chown", "-R", f"{cfg.user}:", str(cfg.conf_dir)], f"handing {cfg.conf_dir} to {cfg.user}")
+        tool = ["runuser", "-u", cfg.user, "--", *tool]
     if not (cfg.conf_dir / "elasticsearch.keystore").is_file():
-        run_command([tool, "create"], "creating the keystore", env=env)
-    run_command([tool, "add", "--force", "--stdin", "bootstrap.password"], "setting the bootstrap password",
-                env=env, input=cfg.password)
+        run_command([*tool, "create"], "creating the keystore")
+    run_command([*tool, "add", "--force", "--stdin", "bootstrap.password"], "setting the bootstrap password",
+                input=cfg.password)
 
 
 def write_config(cfg: EsNodeConfig, java_home: Path) -> None:

@@ -17,7 +17,7 @@ import json
 import ssl
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lsr.node.install import NodeError
 
@@ -62,7 +62,13 @@ def identify(url: str, timeout: float = 5.0, context: ssl.SSLContext | None = No
     url = url.rstrip("/")
     try:
         status, headers, body = _request(f"{url}/", timeout, context)
-    except (OSError, ValueError):
+    except ssl.SSLError:  # a plain-http server where TLS was expected: say what it is
+        found = identify("http://" + url.split("://", 1)[1], timeout) if url.startswith("https://") else None
+        return replace(found, url=url, detail="plain HTTP, not TLS") if found is not None else None
+    except (OSError, ValueError) as exc:
+        if isinstance(getattr(exc, "reason", None), ssl.SSLError) and url.startswith("https://"):
+            found = identify("http://" + url.split("://", 1)[1], timeout)
+            return replace(found, url=url, detail="plain HTTP, not TLS") if found is not None else None
         return None
     product = (headers.get("X-elastic-product") or "").lower()
     if isinstance(body, dict) and isinstance(body.get("version"), dict):

@@ -82,6 +82,7 @@ class ElasticsearchIndex(RemoteIndex):
         self._dirty = False
         self.dense_field = "dense"
         self._dense_dim: int | None = None
+        self._checked = False  # the node answered as Elasticsearch
 
     # ----------------------------------------------------------------------------- index management
 
@@ -109,6 +110,14 @@ class ElasticsearchIndex(RemoteIndex):
         self.client.indices.create(index=self.index_name, body=body)
         self._exists, self._dirty, self._dense_dim = True, False, dense_dim
         return True
+
+    def exists(self) -> bool:
+        """Whether the index is on the node; the first call also checks that the node is Elasticsearch
+        (a HEAD on an OpenSearch node would only say "no such index")."""
+        if not self._checked:
+            self._read_call(self.client.cluster.health)  # elasticsearch-py's product check runs on this answer
+            self._checked = True
+        return super().exists()
 
     def refresh(self, timeout: float = 600.0) -> None:
         self.client.options(request_timeout=timeout).indices.refresh(index=self.index_name)
