@@ -1,7 +1,9 @@
 """`lsr opensearch start|stop|status`: the local OpenSearch node of `lsr.node.run`;
 `lsr opensearch register`: a remote model on the node that calls `lsr serve`, so OpenSearch takes words;
 `lsr opensearch register --inference-free --model DIR`: the model's query table as a SPARSE_TOKENIZE model,
-so the node runs the whole query itself (no server of ours)."""
+so the node runs the whole query itself (no server of ours);
+`lsr opensearch export --model DIR --out DIR` + `lsr opensearch register --local --model DIR`: the model's whole
+query encoder as a LOCAL ML Commons model the node runs itself (`lsr.cli.opensearch_local`)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ def add_parser(subparsers) -> None:
     from lsr.cli.backends import add_connection_args
 
     p = subparsers.add_parser("opensearch", help="start, stop or inspect a local OpenSearch node (no Docker)")
-    p.add_argument("action", choices=("start", "stop", "status", "register"))
+    p.add_argument("action", choices=("start", "stop", "status", "register", "export"))
     p.add_argument("--port", type=int, default=None, help="HTTP port (default: LSR_OPENSEARCH_PORT or 9200)")
     p.add_argument("--home", default=None,
                    help="node home: install, data, logs (default: LSR_OPENSEARCH_HOME, else "
@@ -35,6 +37,15 @@ def add_parser(subparsers) -> None:
     g.add_argument("--no-expansion", action="store_true", help="queries keep only their own tokens")
     g.add_argument("--inference-free", action="store_true",
                    help="upload --model's query table as a SPARSE_TOKENIZE model (no `lsr serve` needed)")
+    g.add_argument("--local", action="store_true",
+                   help="upload --model (a D2S model or an `lsr opensearch export` folder) as a LOCAL "
+                        "SPARSE_ENCODING model the node runs itself (no `lsr serve`)")
+    g = p.add_argument_group("export / register --local")
+    g.add_argument("--format", choices=("torchscript", "onnx"), default="torchscript",
+                   help="the exported module's engine (onnx needs the `onnx` extra)")
+    g.add_argument("--max-terms", type=int, default=1024,
+                   help="keep each query's heaviest N tokens inside the model (the clause limit is 1,024)")
+    g.add_argument("--out", default=None, help="export: the folder to write model.zip and export.json to")
     add_connection_args(p)
     p.set_defaults(func=cmd_opensearch)
 
@@ -43,6 +54,10 @@ def cmd_opensearch(args: argparse.Namespace) -> int:
     """Run one action; `start` prints the URL, or the node's error log lines and exits 1."""
     from lsr.node import run as node
 
+    if args.action == "export" or (args.action == "register" and args.local):
+        from lsr.cli import opensearch_local
+
+        return opensearch_local.cmd_export(args) if args.action == "export" else opensearch_local.cmd_register_local(args)
     if args.action == "register":
         return cmd_register(args)
     cfg = node.NodeConfig.from_env(port=args.port, home=args.home, heap=args.heap)

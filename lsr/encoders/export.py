@@ -70,8 +70,7 @@ class QueryWeights(nn.Module):
     """ids + mask -> [batch, vocab] query weights (module docstring); the engine-neutral core."""
 
     def __init__(self, bert: nn.Module, head: nn.Module, min_weight: float, max_terms: int,
-                 dropped_ids: Sequence[int], expand: bool, sep_id: int, special_ids: Sequence[int],
-                 max_length: int = MAX_LENGTH):
+                 dropped_ids: Sequence[int], expand: bool, sep_id: int, max_length: int = MAX_LENGTH):
         super().__init__()
         self.bert, self.head = bert, head
         self.min_weight, self.max_terms, self.expand = float(min_weight), int(max_terms), bool(expand)
@@ -80,25 +79,25 @@ class QueryWeights(nn.Module):
         keep = torch.ones(vocab)
         keep[list(dropped_ids)] = 0.0
         self.register_buffer("keep", keep)
-        special = torch.zeros(vocab)
-        special[list(special_ids)] = 1.0
-        self.register_buffer("special", special)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         input_ids, attention_mask = input_ids.long(), attention_mask.long()
         # the dense path sees what MiniLMEncoder's tokenizer gives: at most max_length tokens, [SEP] last
-        ids = input_ids[:, :self.max_length].clone()
+        ids = input_ids[:, :self.max_length]
         mask = attention_mask[:, :self.max_length]
         over = attention_mask.sum(1) > self.max_length
-        ids[:, -1] = torch.where(over, torch.full_like(ids[:, -1], self.sep_id), ids[:, -1])
+        last = torch.where(over, torch.full_like(ids[:, -1], self.sep_id), ids[:, -1])
+        ids = torch.cat([ids[:, :-1], last.unsqueeze(1)], dim=1)  # no in-place write: ONNX-friendly
         hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
         m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
         dense = pooled / pooled.norm(dim=1, keepdim=True)
         weights = self.head(dense)
-        if not self.expand:  # only the query's own non-special tokens (Vocabulary.token_ids)
-            own = torch.zeros_like(weights).scatter(1, input_ids, attention_mask.to(weights.dtype))
-            weights = weights * (own > 0).to(weights.dtype) * (1.0 - self.special)
+        if not self.expand:  # only the query's own tokens (Vocabulary.token_ids): all but the added [CLS] / [SEP]
+            positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
+            inner = (positions >= 1) & (positions < attention_mask.sum(1, keepdim=True) - 1) & (attention_mask > 0)
+            own = torch.zeros_like(weights).scatter_add(1, input_ids, inner.to(weights.dtype))
+            weights = weights * (own > 0).to(weights.dtype)
         weights = torch.where(weights > self.min_weight, weights, torch.zeros_like(weights)) * self.keep
         values, indices = torch.topk(weights, min(self.max_terms, weights.shape[1]), dim=1)
         return torch.zeros_like(weights).scatter(1, indices, values)
@@ -136,7 +135,7 @@ def build_module(encoder, max_terms: int = DEFAULT_MAX_TERMS, expand: bool = Tru
     tokenizer = dense.tokenizer
     head = encoder.model.to("cpu").eval()
     module = QueryWeights(bert.eval(), head, encoder.min_weight, max_terms, dropped_token_ids(encoder.vocab.tokens),
-                          expand, tokenizer.sep_token_id, tokenizer.all_special_ids, dense.max_length)
+                          expand, tokenizer.sep_token_id, dense.max_length)
     return module.eval()
 
 
