@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from lsr.backends import embedded_store
 from lsr.backends.embedded import EmbeddedIndex
-from lsr.backends.embedded_forward import TwoPhase
+from lsr.backends.embedded_forward import TwoPhase, impact_lists
 from lsr.backends.embedded_store import CorruptIndexError
 from lsr.errors import InvalidInputError
 from lsr.search.modes import Retrieval
@@ -180,3 +180,29 @@ def test_a_save_failing_in_the_forward_store_leaves_the_previous_index_intact(tm
     again = EmbeddedIndex.load(tmp_path / "idx")
     assert again.search(q, k=1, mode="two_phase")[0].id == "new"
     assert len(list((tmp_path / "idx").glob("fwd_terms-*.npy"))) == 1
+
+
+def test_n_postings_stage_one_reads_the_heaviest_postings_and_still_re_scores_exactly():
+    rng = np.random.default_rng(7)
+    index = _index(rng, n=500)
+    q = _query(rng)
+    exact = {h.id: h.score for h in index.search(q, k=500)}
+    cut = {"prune_type": "none", "n_postings": 5, "expansion_rate": 5}
+    hits = index.search(q, k=10, mode="two_phase", method_parameters=cut)
+    assert hits and all(h.score == exact[h.id] for h in hits)
+    lists = impact_lists(index, 5)
+    assert int(np.diff(lists.offsets).max()) == 5 and lists.nbytes > 0
+    t = int(np.argmax(np.diff(index._offsets)))  # the longest list keeps its 5 heaviest postings, rows ascending
+    seg = index._vals[index._offsets[t]:index._offsets[t + 1]]
+    kept = lists.vals[lists.offsets[t]:lists.offsets[t + 1]]
+    assert sorted(kept.tolist()) == sorted(np.sort(seg)[-5:].tolist())
+    assert np.all(np.diff(lists.docs[lists.offsets[t]:lists.offsets[t + 1]]) > 0)
+    everything = {"prune_type": "none", "n_postings": 10_000, "expansion_rate": 60}  # whole lists, window >= matches
+    assert _pairs(index.search(q, k=10, mode="two_phase", method_parameters=everything)) == _pairs(index.search(q, k=10))
+    top = index.search(q, k=3, mode="two_phase", method_parameters=everything)
+    index.delete([top[0].id])  # a deleted row is never a candidate; new rows are cut again
+    index.index(["fresh"], [SparseVector(q.ids, q.weights * 100)])
+    after = index.search(q, k=3, mode="two_phase", method_parameters=everything)
+    assert after[0].id == "fresh" and top[0].id not in {h.id for h in after}
+    with pytest.raises(InvalidInputError, match="n_postings"):
+        index.search(q, k=3, mode="two_phase", method_parameters={"n_postings": -1})

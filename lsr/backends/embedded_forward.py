@@ -10,7 +10,11 @@ The parameters are those of OpenSearch's ``neural_sparse_two_phase_processor`` (
 with its defaults and its rules: ``prune_type`` / ``prune_ratio`` split the query into heavy and light terms
 (``max_ratio``: weight >= ratio x the heaviest; ``top_k``: the ratio heaviest; ``alpha_mass``: the heaviest
 whose running sum stays <= ratio x the total; ``abs_value``: weight >= ratio), ``expansion_rate`` (>= 1)
-sets the candidate window to int(k x rate), which may not exceed ``max_window_size`` (>= 50).
+sets the candidate window to int(k x rate), which may not exceed ``max_window_size`` (>= 50). One more
+parameter, ``n_postings`` (the name SEISMIC and OpenSearch's sparse ANN index give it), makes stage 1 read
+only each heavy term's n_postings heaviest postings (`ImpactLists`, cut from the postings on first use):
+stage 1 then costs about n_postings x heavy terms instead of the heavy terms' whole lists, and stage 2
+still re-scores every candidate exactly (0, the default: the whole lists, as OpenSearch does).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from lsr.sparse import SparseVector
 from lsr.topk import dense_top_k, top_k
 
 PRUNE_TYPES = ("max_ratio", "top_k", "alpha_mass", "abs_value", "none")
-DEFAULTS = {"prune_type": "max_ratio", "prune_ratio": 0.4, "expansion_rate": 5.0, "max_window_size": 10_000}
+DEFAULTS = {"prune_type": "max_ratio", "prune_ratio": 0.4, "expansion_rate": 5.0, "max_window_size": 10_000,
+            "n_postings": 0}
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class TwoPhase:
     prune_ratio: float = 0.4
     expansion_rate: float = 5.0
     max_window_size: int = 10_000
+    n_postings: int = 0  # > 0: stage 1 reads each heavy term's n_postings heaviest postings only
 
     @classmethod
     def parse(cls, parameters: Mapping[str, Any] | None) -> "TwoPhase":
@@ -61,7 +67,10 @@ class TwoPhase:
             raise InvalidInputError(f"expansion_rate must be >= 1.0, got {rate:g}.")
         if window < 50:
             raise InvalidInputError(f"max_window_size must be >= 50, got {window}.")
-        return cls(kind, ratio, rate, window)
+        n_postings = out["n_postings"]
+        if isinstance(n_postings, bool) or not isinstance(n_postings, int) or n_postings < 0:
+            raise InvalidInputError(f"n_postings must be a non-negative integer (0: every posting), got {n_postings!r}.")
+        return cls(kind, ratio, rate, window, n_postings)
 
     def window(self, k: int) -> int:
         size = int(k * self.expansion_rate)
@@ -95,12 +104,78 @@ def two_phase(index: Any, query: SparseVector, k: int, params: TwoPhase,
     (over the postings, `allowed` rows only), each re-scored exactly from the forward store."""
     window = params.window(k)
     heavy = params.heavy(query.weights)
-    stage1 = (query.ids[heavy], query.weights[heavy], np.array([0, int(heavy.sum())]))
-    scores = index._scores(*stage1) if allowed is None else index._scores(*stage1, allowed)
-    rows = dense_top_k(scores, window)[0][0]
+    if params.n_postings:
+        rows = _impact_candidates(index, query.ids[heavy], query.weights[heavy], params.n_postings, window, allowed)
+    else:
+        stage1 = (query.ids[heavy], query.weights[heavy], np.array([0, int(heavy.sum())]))
+        scores = index._scores(*stage1) if allowed is None else index._scores(*stage1, allowed)
+        rows = dense_top_k(scores, window)[0][0]
     q_dense = np.zeros(index.vocab_size, dtype=np.float32)
     q_dense[query.ids] = query.weights
     return top_k(rows, index.forward_store().rescore(rows, q_dense), k)
+
+
+class ImpactLists:
+    """Each term's `n_postings` heaviest postings (all of a shorter list), rows ascending within a term: the
+    statically pruned lists that SEISMIC and OpenSearch's sparse ANN index call ``n_postings``. Derived from
+    the postings on first use (not stored); rebuilt when the postings change."""
+
+    def __init__(self, offsets: np.ndarray, docs: np.ndarray, vals: np.ndarray, n_postings: int):
+        counts = np.diff(offsets)
+        keep = np.ones(docs.size, dtype=bool)
+        for t in np.flatnonzero(counts > n_postings).tolist():
+            s, e = int(offsets[t]), int(offsets[t + 1])
+            top = np.argpartition(-np.asarray(vals[s:e]), n_postings - 1)[:n_postings]
+            keep[s:e] = False
+            keep[s + top] = True
+        self.offsets = np.zeros(counts.size + 1, dtype=np.int64)
+        np.cumsum(np.minimum(counts, n_postings), out=self.offsets[1:])
+        self.docs = np.ascontiguousarray(docs[keep], dtype=np.int32)
+        self.vals = np.ascontiguousarray(vals[keep], dtype=np.float32)
+        self.source = docs  # the postings these were cut from
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.offsets.nbytes + self.docs.nbytes + self.vals.nbytes)
+
+
+def impact_lists(index: Any, n_postings: int) -> ImpactLists:
+    """The index's `ImpactLists` for `n_postings`, cut again when its postings changed."""
+    index._build()
+    cache = index.__dict__.setdefault("_impact_lists", {})
+    lists = cache.get(n_postings)
+    if lists is None or lists.source is not index._docs:
+        cache.clear()
+        lists = cache[n_postings] = ImpactLists(index._offsets, index._docs, index._vals, n_postings)
+    return lists
+
+
+def _impact_candidates(index: Any, terms: np.ndarray, weights: np.ndarray, n_postings: int, window: int,
+                       allowed: np.ndarray | None) -> np.ndarray:
+    """Stage 1 over the heavy terms' `n_postings` heaviest postings: the `window` best live (and allowed) rows
+    by their partial scores, accumulated in a reused buffer so no pass touches every row."""
+    import torch
+
+    lists = impact_lists(index, n_postings)
+    n = index._built_rows
+    buf = index.__dict__.get("_stage1_buffer")
+    if buf is None or buf.numel() != n:
+        buf = index._stage1_buffer = torch.zeros(n, dtype=torch.float32)
+    docs_t, vals_t = torch.from_numpy(lists.docs), torch.from_numpy(lists.vals)
+    starts, ends = lists.offsets[terms].tolist(), lists.offsets[terms + 1].tolist()
+    for s, e, w in zip(starts, ends, weights.tolist()):
+        if e > s:
+            buf.index_add_(0, docs_t[s:e], vals_t[s:e], alpha=w)
+    touched = np.concatenate([lists.docs[s:e] for s, e in zip(starts, ends)]) if starts else np.zeros(0, np.int32)
+    touched.sort()
+    rows = touched[np.concatenate(([True], touched[1:] != touched[:-1]))] if touched.size else touched
+    values = buf.numpy()
+    scores = values[rows].copy()
+    values[rows] = 0  # the buffer is all zeros again for the next query
+    live = ~index._dead[rows] if index._n_dead else np.ones(rows.size, dtype=bool)
+    if allowed is not None:
+        live &= allowed[rows]
+    return top_k(rows[live], scores[live], window)[0]
 
 
 class ForwardStore:
