@@ -145,7 +145,8 @@ def impact_lists(index: Any, n_postings: int) -> ImpactLists:
     cache = index.__dict__.setdefault("_impact_lists", {})
     lists = cache.get(n_postings)
     if lists is None or lists.source is not index._docs:
-        cache.clear()
+        for key in [key for key, old in cache.items() if old.source is not index._docs]:
+            del cache[key]  # cut from postings that changed since
         lists = cache[n_postings] = ImpactLists(index._offsets, index._docs, index._vals, n_postings)
     return lists
 
