@@ -23,10 +23,10 @@ from lsr.app.specs import IndexSpec
 from lsr.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from lsr.backends.base import Hit, SparseBackend
+    from lsr.backends.base import SparseBackend
     from lsr.backends.opensearch.connection import Connection
 
-DEFAULT_MAX_DISTANCE = 12  # bits of 64, chosen in results/photo_duplicates.json
+from lsr.images.photos import DEFAULT_MAX_DISTANCE, collapse_hits  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -121,28 +121,6 @@ def find_duplicates(address: "str | Path | IndexSpec", *, state: str | Path | No
               for g in group_hashes(hashes, max_distance)]
     groups.sort(key=lambda g: (-len(g.photos), g.photos[0].id))
     return groups, unhashed
-
-
-def collapse_hits(hits: Sequence["Hit"], max_distance: int = DEFAULT_MAX_DISTANCE) -> list[tuple["Hit", list[str]]]:
-    """Hits with their near-duplicates folded in: (the best-ranked hit of a group, the ids of the others
-    among these hits), in rank order. Hits without a hash stand alone."""
-    out: list[tuple["Hit", list[str]]] = []
-    heads: list[int] = []  # hash of each group's first hit
-    for hit in hits:
-        value = (hit.metadata or {}).get("phash")
-        if value:
-            h = int(value, 16)
-            for g, head in enumerate(heads):
-                if head >= 0 and (h ^ head).bit_count() <= max_distance:
-                    out[g][1].append(hit.id)
-                    break
-            else:
-                heads.append(h)
-                out.append((hit, []))
-            continue
-        heads.append(-1)
-        out.append((hit, []))
-    return out
 
 
 __all__ = ["DEFAULT_MAX_DISTANCE", "DuplicateGroup", "Photo", "collapse_hits", "find_duplicates", "group_hashes"]

@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 from lsr.app.open import EncoderSpec, load_encoder, open_index
 from lsr.app.specs import IndexSpec, NewIndex
 from lsr.errors import InvalidInputError, MissingFileError
+from lsr.images.photos import SCORE_FLOORS, photo_filter, score_floor  # re-exported: the app layer's names
 
 if TYPE_CHECKING:
     from lsr.backends.base import SparseBackend
-    from lsr.backends.filters import Filter
     from lsr.backends.opensearch.connection import Connection
     from lsr.images.indexer import FolderIndexReport
     from lsr.search.searcher import SparseSearcher
@@ -37,9 +37,6 @@ SETTINGS = "images.json"  # in the state directory: which encoder (and D2S model
 MANIFEST = "images-manifest.parquet"
 CACHE = "feature-cache"
 DEFAULT_IMAGE_ENCODER = "efficientnet-labels"
-# encoder -> {"text" | "image": the lowest score of a good match}; how each was chosen:
-# docs/guides/photo-collections.md and results/photo_score_floor.json (benchmarks/bench_photos.py)
-SCORE_FLOORS: dict[str, dict[str, float]] = {"efficientnet-labels": {"text": 0.0709, "image": 0.0282}}
 
 
 @dataclass(frozen=True)
@@ -194,57 +191,6 @@ def open_folder_searcher(address: "str | Path | IndexSpec", encoder: EncoderSpec
     index = open_index(spec, connection=connection, vocab=sparse.vocab,
                        missing_hint=f"build one with `lsr index-images FOLDER --index {spec.address}`")
     return SparseSearcher(index, sparse)
-
-
-def photo_filter(*, folder: str | Path | None = None, taken_after: object = None, taken_before: object = None,
-                 camera: str | None = None, orientation: str | None = None, file_type: str | None = None,
-                 min_width: int | None = None, min_height: int | None = None,
-                 root: str | Path | None = None) -> "Filter | None":
-    """The `Filter` of what a photo is (None when nothing is asked), as `lsr search-images` and the page take it.
-
-    `folder`: a folder inside the indexed one and every folder below it (relative, or absolute under
-    `root`); `taken_after` / `taken_before`: the day (or moment) taken, on or after / strictly before
-    (``YYYY-MM-DD`` or a date / datetime); `camera`: the make or the model, any case (``canon``,
-    ``canon eos 5d``); `orientation`: landscape, portrait or square; `file_type`: jpeg, png, ... ;
-    `min_width` / `min_height` in pixels, after EXIF orientation.
-    """
-    from lsr.backends.filters import Filter, Prefix, Range, Term
-
-    clauses: list = []
-    if folder not in (None, "", "."):
-        relative = Path(folder)
-        if relative.is_absolute():
-            if root is None or not relative.resolve().is_relative_to(Path(root).resolve()):
-                raise InvalidInputError(f"Folder {folder} is not inside the indexed folder {root}; give a folder "
-                                        "relative to it.")
-            relative = relative.resolve().relative_to(Path(root).resolve())
-        prefix = relative.as_posix().strip("/")
-        if prefix.startswith("..") or not prefix:
-            raise InvalidInputError(f"Folder {folder!r} does not name a folder inside the indexed one.")
-        if prefix != ".":
-            clauses.append(Prefix("id", prefix + "/"))
-    if taken_after is not None or taken_before is not None:
-        clauses.append(Range("taken", gte=taken_after, lt=taken_before))
-    if camera:
-        clauses.append(Term("camera", camera.strip().lower()))
-    if orientation:
-        if orientation not in ("landscape", "portrait", "square"):
-            raise InvalidInputError(f"orientation is landscape, portrait or square, not {orientation!r}.")
-        clauses.append(Term("orientation", orientation))
-    if file_type:
-        kind = file_type.strip().lower().lstrip(".")
-        clauses.append(Term("file_type", {"jpg": "jpeg", "tif": "tiff"}.get(kind, kind)))
-    if min_width:
-        clauses.append(Range("width", gte=int(min_width)))
-    if min_height:
-        clauses.append(Range("height", gte=int(min_height)))
-    return Filter.of(*clauses) if clauses else None
-
-
-def score_floor(encoder_name: str | None, query: str = "text") -> float | None:
-    """The documented score floor of an image encoder (`SCORE_FLOORS`) for a text or an image query: below
-    it a hit is no good match, and a search that finds none says so (None: no floor known)."""
-    return SCORE_FLOORS.get(encoder_name or "", {}).get(query)
 
 
 __all__ = ["FolderIndexed", "FolderJob", "FolderOptions", "SCORE_FLOORS", "default_state_dir", "folder_settings",

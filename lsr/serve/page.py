@@ -4,6 +4,11 @@ matched it, over either backend, and the JSON API behind it.
     GET /                      the page (static HTML + JS + CSS from lsr/serve/static)
     GET /v1/search?q=&k=&mode=&page=    hits with matched tokens, and the query's expansion
     GET /v1/similar?id=&k=&page=        "more like this": the image's own sparse vector as the query
+    POST /v1/search-image?k=&page=      search by an example image: the body is the image file (bounded in
+                                        bytes and pixels, decoded in memory, never written anywhere)
+    GET /v1/search-image?url=/image/ROOT/PATH   the same with a file of the index's folders
+    (every search also takes the photo filters folder, taken_after, taken_before, camera, orientation,
+    type, min_width, min_height; hits under the score floor are left out and counted in below_floor)
     GET /v1/info               modes offered, k limit, documents
     GET /thumb/ROOT/PATH       cached JPEG thumbnail (a placeholder when the file is gone or unreadable)
     GET /image/ROOT/PATH       the file itself
@@ -89,7 +94,8 @@ def create_search_app(service: "SearchService", files: "ImageFiles | None" = Non
 
         p = request.query_params
         try:
-            result = await run_in_threadpool(service.search, p.get("q"), p.get("k", 10), p.get("mode"), p.get("page", 0))
+            result = await run_in_threadpool(service.search, p.get("q"), p.get("k", 10), p.get("mode"), p.get("page", 0),
+                                             p)
         except HttpError as exc:
             return error(exc)
         return JSONResponse(result)
@@ -109,7 +115,54 @@ def create_search_app(service: "SearchService", files: "ImageFiles | None" = Non
 
         p = request.query_params
         try:
-            result = await run_in_threadpool(service.similar, p.get("id"), p.get("k", 10), p.get("page", 0))
+            result = await run_in_threadpool(service.similar, p.get("id"), p.get("k", 10), p.get("page", 0), p)
+        except HttpError as exc:
+            return error(exc)
+        return JSONResponse(result)
+
+    async def search_image(request):
+        """
+        summary: Search by an example image (an upload as the POST body, or url=/image/ROOT/PATH).
+        parameters:
+          - {name: url, in: query, schema: {type: string}, description: "GET: a file of the index's folders"}
+          - {name: k, in: query, schema: {type: integer, minimum: 1, maximum: 100, default: 10}}
+          - {name: folder, in: query, schema: {type: string}}
+          - {name: taken_after, in: query, schema: {type: string, format: date}}
+          - {name: taken_before, in: query, schema: {type: string, format: date}}
+          - {name: camera, in: query, schema: {type: string}}
+        responses:
+          200: {description: the nearest documents, with matched tokens}
+          413: {description: the image is over the byte limit}
+          422: {description: "not an image, too many pixels, or a bad filter"}
+        """
+        from starlette.concurrency import run_in_threadpool
+
+        p = request.query_params
+        limit = service.config.max_upload_bytes
+        try:
+            if request.method == "POST":
+                declared = request.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > limit:
+                    raise HttpError(413, f"The image is {declared} bytes; the limit is {limit}.")
+                chunks, size = [], 0
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > limit:
+                        raise HttpError(413, f"The image is over the limit of {limit} bytes.")
+                    chunks.append(chunk)
+                data, source = b"".join(chunks), "upload"
+            else:
+                url = p.get("url") or ""
+                if not url.startswith("/image/") or files is None:
+                    raise HttpError(422, "url must be an /image/ROOT/PATH address of this index's folders.")
+                try:
+                    path = files.resolve(url[len("/image/"):])
+                except OutsideRoots:
+                    raise HttpError(404, "No such image in this index's folders.") from None
+                if not path.is_file() or path.stat().st_size > limit:
+                    raise HttpError(404 if not path.is_file() else 413, "The image is missing or over the limit.")
+                data, source = await run_in_threadpool(path.read_bytes), url
+            result = await run_in_threadpool(service.search_image, data, p.get("k", 10), p.get("page", 0), p, source)
         except HttpError as exc:
             return error(exc)
         return JSONResponse(result)
@@ -151,7 +204,8 @@ def create_search_app(service: "SearchService", files: "ImageFiles | None" = Non
         return JSONResponse({"status": "ok", "documents": service.searcher.backend.count()})
 
     routes = [Route("/", page), Route("/static/{name}", static), Route("/v1/search", search),
-              Route("/v1/similar", similar), Route("/v1/info", info), Route("/thumb/{path:path}", thumb),
+              Route("/v1/similar", similar), Route("/v1/search-image", search_image, methods=["GET", "POST"]),
+              Route("/v1/info", info), Route("/thumb/{path:path}", thumb),
               Route("/image/{path:path}", image), Route("/healthz", healthz)]
     schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "lsr search", "version": "1"}})
 
