@@ -324,3 +324,53 @@ def test_same_calls_same_outcome_in_both_backends(remote_kind, request, vocab, t
     finally:
         remote.drop()
 
+
+
+# ----------------------------------------------------------------------------------------- filters (issue 37)
+
+
+def _photo_corpus(n: int = 60):
+    """Documents with photo metadata (`lsr.images.photo_meta`'s fields) and one shared token, so every
+    document scores and a filter decides which k come back."""
+    ids, batch = corpus(n, seed=3)
+    vectors = [SparseVector(np.append(v.ids, 999), np.append(v.weights, 0.01 * (i + 1)).astype(np.float32))
+               for i, v in enumerate(batch)]
+    meta = [{"path": f"/photos/{ids[i]}.jpg", "taken": f"20{10 + i % 12:02d}-0{1 + i % 9}-1{i % 10}T12:00:00",
+             "camera": ["canon", "canon eos 5d"] if i % 3 == 0 else ["nikon"], "width": 100 + 10 * i,
+             "height": 500, "orientation": "landscape" if 100 + 10 * i > 500 else "portrait",
+             "file_type": "jpeg" if i % 2 else "png"} for i in range(n)]
+    folders = [f"{'2023' if i % 4 else '2024'}/{'beach' if i % 5 else 'city'}/{ids[i]}.jpg" for i in range(n)]
+    return folders, SparseBatch.from_vectors(vectors), meta
+
+
+def test_a_filter_gives_the_same_k_hits_in_every_backend(backend):
+    from lsr.backends.filters import Filter, Prefix, Range, Term
+
+    ids, batch, meta = _photo_corpus()
+    backend.index(ids, batch, meta)
+    query = vec({999: 1.0, int(batch[0].ids[0]): 0.5})
+    filters = [Filter.of(Prefix("id", "2023/")), Filter.of(Prefix("id", "2023/beach/")),
+               Filter.of(Range("taken", gte="2015-01-01T00:00:00", lt="2019-06-01T00:00:00")),
+               Filter.of(Term("camera", "canon"), Range("width", gte=300)),
+               Filter.of(Term("orientation", "portrait"), Term("file_type", ["jpeg"])),
+               Filter.of(Prefix("id", "2024/"), Range("taken", lt="2016-01-01T00:00:00"))]
+    for flt in filters:
+        allowed = [i for i, m in zip(ids, meta) if flt.matches(i, m)]
+        reference = sorted(((i, float(query.dot(batch[ids.index(i)]))) for i in allowed), key=lambda t: -t[1])
+        k = 5
+        hits = backend.search(query, k=k, filter=flt)
+        assert len(hits) == min(k, len(allowed)), flt  # filtered before the top-k cut: k hits when k exist
+        assert {h.id for h in hits} <= set(allowed)
+        assert_scores_close(hits, reference, min(k, len(reference)))
+        assert [h.id for h in backend.search_batch([query], k=k, filter=flt)[0]] == [h.id for h in hits]
+
+
+def test_a_filter_on_an_unknown_field_or_of_the_wrong_kind_is_refused(backend):
+    from lsr.backends.filters import Filter, Range, Term
+
+    with pytest.raises(ValueError, match="Cannot filter on"):
+        Filter.of(Term("colour", "red"))
+    with pytest.raises(ValueError, match="not a date"):
+        Range("taken", gte="yesterday")
+    with pytest.raises(ValueError, match="filter= takes"):
+        backend.search(vec({1: 1.0}), k=1, filter={"camera": "canon"})

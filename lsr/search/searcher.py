@@ -84,6 +84,10 @@ class SparseSearcher:
                 raise InvalidInputError("Filters work on an index of one vector per document, not a set index.")
             return self._search_sets(query, k, expand, mode, retrieval)
         options = _with_filter(retrieval.backend_options(), filter)
+        if filter and isinstance(mode, Rerank) and mode.by == "dense" and \
+                type(self.index)._search_reranked is not SparseBackend._search_reranked:
+            raise InvalidInputError(f"{type(self.index).__name__} re-ranks inside the engine without filters yet; "
+                                    "search with the filter and no re-ranking, or use the embedded index.")
         if isinstance(mode, Hybrid) and filter:
             raise InvalidInputError("A filter works with sparse search and dense re-ranking, not hybrid fusion "
                                     "(its dense k-NN half is unfiltered); drop the filter or the hybrid mode.")
