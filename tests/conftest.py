@@ -63,49 +63,43 @@ def synthetic_split(n_docs: int = 64, per_doc: int = 4, dim: int = 16, seed: int
                        query_doc=query_doc, query_tokens=tokens)
 
 
-@pytest.fixture(scope="session")
-def opensearch_url() -> str:
-    """A live OpenSearch: OPENSEARCH_URL when set and healthy, else the local node of the project's manager.
+def live_node(engine: str, url_env: str, start) -> str:
+    """The URL in `url_env` when `engine` answers there, else `start()` (the project's node manager).
 
-    Fails (never skips) when the node cannot be started, e.g. without Java >= 21 or Maven: CI runs these for real.
+    Fails (never skips) when the node cannot be started, e.g. without Java or Maven: CI runs these for real;
+    another engine answering on the port (an Elasticsearch node on 9200, or the reverse) is one clear failure.
     """
     import os
 
+    from lsr.node.identify import NAMES, ForeignServerError, check_engine
+    from lsr.node.install import NodeError
+
+    external = (os.environ.get(url_env) or "").rstrip("/")
+    try:
+        if external and check_engine(external, engine, f"set {url_env} to a {NAMES[engine]} node"):
+            return external
+        return start()
+    except ForeignServerError as exc:
+        pytest.fail(f"the {NAMES[engine]} tests cannot run: {exc}", pytrace=False)
+    except (NodeError, OSError) as exc:
+        pytest.fail(f"could not start the local {NAMES[engine]} node: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> str:
+    """A live OpenSearch: OPENSEARCH_URL when OpenSearch answers there, else the local node (port 9200)."""
     from lsr.node import run as node
 
-    from lsr.node.identify import ForeignServerError, check_engine
-
-    external = os.environ.get("OPENSEARCH_URL")
-    try:  # another engine answering there (an Elasticsearch node on 9200) is one clear failure
-        if external and check_engine(external.rstrip("/"), "opensearch", "set OPENSEARCH_URL / LSR_OPENSEARCH_PORT "
-                                     "to an OpenSearch node") and node.is_healthy(external.rstrip("/")):
-            return external.rstrip("/")
-        return node.start(node.NodeConfig.from_env())
-    except ForeignServerError as exc:
-        pytest.fail(f"the OpenSearch tests cannot run: {exc}", pytrace=False)
-    except (node.NodeError, OSError) as exc:
-        pytest.fail(f"could not start the local OpenSearch node: {exc}", pytrace=False)
+    return live_node("opensearch", "OPENSEARCH_URL", lambda: node.start(node.NodeConfig.from_env()))
 
 
 @pytest.fixture(scope="session")
 def elasticsearch_url() -> str:
-    """A live Elasticsearch: ELASTICSEARCH_URL when set and healthy, else the local node that
-    `lsr elasticsearch start` runs (port 9250). Another engine on the port fails with one clear message."""
-    import os
-
+    """A live Elasticsearch: ELASTICSEARCH_URL when Elasticsearch answers there, else the local node that
+    `lsr elasticsearch start` runs (port 9250)."""
     from lsr.node import elasticsearch as es
-    from lsr.node.identify import ForeignServerError, check_engine
 
-    external = os.environ.get("ELASTICSEARCH_URL")
-    try:
-        if external and check_engine(external.rstrip("/"), "elasticsearch", "set ELASTICSEARCH_URL to an "
-                                     "Elasticsearch node"):
-            return external.rstrip("/")
-        return es.start(es.EsNodeConfig.from_env())
-    except ForeignServerError as exc:
-        pytest.fail(f"the Elasticsearch tests cannot run: {exc}", pytrace=False)
-    except (es.NodeError, OSError) as exc:
-        pytest.fail(f"could not start the local Elasticsearch node: {exc}", pytrace=False)
+    return live_node("elasticsearch", "ELASTICSEARCH_URL", lambda: es.start(es.EsNodeConfig.from_env()))
 
 
 @pytest.fixture()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lsr.app.specs import IndexSpec, NewIndex
+from lsr.app.specs import ENGINE_NAMES, IndexSpec, NewIndex
 from lsr.errors import BackendUnavailableError, IndexNotFoundError, InvalidInputError, ModelNotFoundError
 
 if TYPE_CHECKING:
@@ -40,8 +40,6 @@ def open_index(address: "str | Path | IndexSpec", *, create: bool = False, overw
         if sets:
             return _embedded_sets(spec, create or overwrite, new)
         return _embedded(spec, create, overwrite, new, missing_hint)
-    if spec.backend == "elasticsearch":
-        return _elasticsearch(spec, create, overwrite, new, connection, vocab, sets, missing_hint)
     return _opensearch(spec, create, overwrite, new, connection, vocab, sets, missing_hint)
 
 
@@ -71,61 +69,48 @@ def _embedded_sets(spec: IndexSpec, create: bool, new: NewIndex) -> "SetIndex":
     return EmbeddedSetIndex.load(spec.name)
 
 
+def _remote(spec: IndexSpec, connection: "Connection | None"):
+    """(index class, set index class, connection, unavailable error, start command) of the spec's engine."""
+    if spec.backend == "elasticsearch":
+        from lsr.backends.elasticsearch.client import NodeUnavailableError, connection_from_env
+        from lsr.backends.elasticsearch.index import ElasticsearchIndex as Index
+        from lsr.backends.elasticsearch.sets import ElasticsearchSetIndex as SetKind
+
+        conn = connection if connection is not None else connection_from_env(spec.url)  # ELASTICSEARCH_USER ...
+        hint = "`lsr elasticsearch start` or check the address"
+    else:
+        from lsr.backends.opensearch import NodeUnavailableError, OpenSearchIndex as Index  # type: ignore[no-redef]
+        from lsr.backends.opensearch.connection import Connection
+        from lsr.backends.opensearch.sets import OpenSearchSetIndex as SetKind  # type: ignore[no-redef]
+
+        conn = connection if connection is not None else Connection.from_env(spec.url)
+        hint = "`lsr opensearch start` or pass --url / set OPENSEARCH_URL"
+    return Index, SetKind, (_with_url(conn, spec.url) if spec.url and conn.url != spec.url else conn), \
+        NodeUnavailableError, hint
+
+
 def _opensearch(spec: IndexSpec, create: bool, overwrite: bool, new: NewIndex, connection: "Connection | None",
                 vocab: "Vocabulary | None", sets: bool, missing_hint: str) -> "SparseBackend | SetIndex":
-    from lsr.backends.opensearch import NodeUnavailableError, OpenSearchIndex
-    from lsr.backends.opensearch.connection import Connection
-
+    """An OpenSearch or Elasticsearch index (the spec's backend says which)."""
     if vocab is not None and new.vocab_size is not None and new.vocab_size > len(vocab):
         raise InvalidInputError(f"Vectors over {new.vocab_size} tokens cannot be named with a {len(vocab)}-token "
                                 "vocabulary.")
-    conn = connection if connection is not None else Connection.from_env(spec.url)
-    if spec.url and conn.url != spec.url:
-        conn = _with_url(conn, spec.url)
+    Index, SetKind, conn, unavailable, hint = _remote(spec, connection)
     try:
         if sets:
-            from lsr.backends.opensearch.sets import OpenSearchSetIndex
-
-            set_index = OpenSearchSetIndex(conn, index=spec.name, vocab=vocab)
+            set_index = SetKind(conn, index=spec.name, vocab=vocab)
             if create or overwrite:
                 set_index.create(overwrite=overwrite)
             return set_index
-        index = OpenSearchIndex(conn, index=spec.name, kind=spec.kind, vocab=vocab)
+        options = {"kind": spec.kind} if spec.backend == "opensearch" else {}
+        index = Index(conn, index=spec.name, vocab=vocab, **options)
         if create or overwrite:  # an existing index is kept (and its mapping checked) unless overwrite
             index.create(overwrite=overwrite, dense_dim=new.dense_dim, shards=new.shards, replicas=new.replicas)
         elif not index.exists():
             raise IndexNotFoundError(f"No {spec.describe()}; {missing_hint}.")
-    except NodeUnavailableError as exc:
-        raise BackendUnavailableError(f"Cannot reach OpenSearch at {conn.url}; start the local node with "
-                                      "`lsr opensearch start` or pass --url / set OPENSEARCH_URL.") from exc
-    return index
-
-
-def _elasticsearch(spec: IndexSpec, create: bool, overwrite: bool, new: NewIndex, connection: "Connection | None",
-                   vocab: "Vocabulary | None", sets: bool, missing_hint: str) -> "SparseBackend | SetIndex":
-    """An Elasticsearch index (`lsr.backends.elasticsearch`); credentials from `connection`, else from
-    ELASTICSEARCH_USER / ELASTICSEARCH_PASSWORD."""
-    from lsr.backends.elasticsearch.client import NodeUnavailableError, connection_from_env
-    from lsr.backends.elasticsearch.index import ElasticsearchIndex
-    from lsr.backends.elasticsearch.sets import ElasticsearchSetIndex
-
-    conn = connection if connection is not None else connection_from_env(spec.url)
-    if spec.url and conn.url != spec.url:
-        conn = _with_url(conn, spec.url)
-    try:
-        if sets:
-            set_index = ElasticsearchSetIndex(conn, index=spec.name, vocab=vocab)
-            if create or overwrite:
-                set_index.create(overwrite=overwrite)
-            return set_index
-        index = ElasticsearchIndex(conn, index=spec.name, vocab=vocab)
-        if create or overwrite:
-            index.create(overwrite=overwrite, dense_dim=new.dense_dim, shards=new.shards, replicas=new.replicas)
-        elif not index.exists():
-            raise IndexNotFoundError(f"No {spec.describe()}; {missing_hint}.")
-    except NodeUnavailableError as exc:
-        raise BackendUnavailableError(f"Cannot reach Elasticsearch at {conn.url}; start the local node with "
-                                      "`lsr elasticsearch start` or check the address.") from exc
+    except unavailable as exc:
+        raise BackendUnavailableError(f"Cannot reach {ENGINE_NAMES[spec.backend]} at {conn.url}; start the local "
+                                      f"node with {hint}.") from exc
     return index
 
 

@@ -72,6 +72,17 @@ class RemoteIndex(SparseBackend):
         """(search body, the query as sent, its weight scale) of a sparse query."""
         raise NotImplementedError
 
+    def _check_mode(self, mode: str) -> None:
+        raise NotImplementedError
+
+    def _check_options(self, options: Mapping[str, Any]) -> None:
+        """The search options an engine takes: `mode` (checked by `_check_mode`) and `method_parameters`."""
+        unknown = set(options) - {"mode", "method_parameters"}
+        if unknown:
+            raise InvalidInputError(f"Unknown search option(s) {', '.join(sorted(unknown))}; {type(self).__name__} "
+                                    "takes mode and method_parameters.")
+        self._check_mode(options.get("mode", "exact"))
+
     def _read_call(self, call, *args, **kwargs):
         """Run a read (search, exists ...) with the engine's retries and clear TLS / credentials errors."""
         raise NotImplementedError

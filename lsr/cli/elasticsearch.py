@@ -47,9 +47,9 @@ def cmd_elasticsearch(args: argparse.Namespace) -> int:
         print(",".join(urls))
         print(f"ready after {time.monotonic() - began:.0f} s", file=sys.stderr)
         return 0
-    st = es.status(cfg)
-    found = st.identity.describe() if st.identity is not None else "nothing"
+    st, identity = es.status(cfg)
+    found = identity.describe() if identity is not None else "nothing"
     print(f"running: {'yes' if st.running else 'no'}\npid: {st.pid or '-'}\nurl: {st.url}\nanswers: {found}")
-    if st.identity is not None and st.identity.engine != "elasticsearch":
+    if identity is not None and identity.engine != "elasticsearch":
         print(f"warning: {st.url} is not this manager's node; {cfg.move_hint}", file=sys.stderr)
     return 0 if st.running else 3

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lsr.node.identify import ServerIdentity, check_engine, identify
-from lsr.node.install import (JVM_ROOT, NodeError, _mvn_copy, _unzip, check_reachable, ensure_user, java_version,
-                              run_command)
-from lsr.node.run import _alive, _read_pid, kill, log_tail, stop  # noqa: F401 - kill/stop are this API too
+from lsr.node.install import JVM_ROOT, NodeError, _mvn_copy, _unzip, java_version, run_command
+from lsr.node.users import hand_over, prepare_user_home
+from lsr.node.run import NodeStatus, _alive, _read_pid, kill, log_tail, stop  # noqa: F401 - kill/stop are this API too
 
 log = logging.getLogger(__name__)
 
@@ -87,25 +87,20 @@ class EsNodeConfig:
                         "heap": env.get("LSR_ELASTICSEARCH_HEAP", "1g"), "user": _default_user(),
                         "version": env.get("LSR_ELASTICSEARCH_VERSION", DEFAULT_VERSION),
                         "java_home": Path(env["ES_JAVA_HOME"]) if env.get("ES_JAVA_HOME") else None}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        values["home"] = Path(values["home"])
-        return cls(**values)
-
-    @property
-    def install_dir(self) -> Path:
-        return (self.install_home or self.home) / f"elasticsearch-{self.version}"
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return cls(**{**values, **given, "home": Path(given.get("home", values["home"]))})
 
     @property
     def conf_dir(self) -> Path:
         return self.home / "config"
 
     @property
-    def pid_file(self) -> Path:
-        return self.home / "elasticsearch.pid"
+    def install_dir(self) -> Path:
+        return (self.install_home or self.home) / f"elasticsearch-{self.version}"
 
-    @property
-    def url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.port}"
+    # The pid file and the URL as run.stop / kill / log_tail read them (attributes, not properties)
+    pid_file = property(lambda self: self.home / "elasticsearch.pid")
+    url = property(lambda self: f"{'https' if self.secure else 'http'}://127.0.0.1:{self.port}")
 
     @property
     def ca_file(self) -> Path:
@@ -172,26 +167,32 @@ def install(cfg: EsNodeConfig) -> Path:
     return cfg.install_dir
 
 
-def render_config(cfg: EsNodeConfig) -> str:
-    """elasticsearch.yml: loopback only; single-node or one node of a local cluster; security off or on."""
-    if cfg.seed_ports:
-        discovery = [f"discovery.seed_hosts: [{', '.join(f'127.0.0.1:{p}' for p in cfg.seed_ports)}]",
-                     f"cluster.initial_master_nodes: [{', '.join(cfg.managers or (cfg.name,))}]"]
+def settings(cfg: EsNodeConfig) -> dict[str, object]:
+    """The node's elasticsearch.yml settings: loopback only; single-node or one node of a local cluster;
+    security off, or TLS on HTTP with the built-in users (`cfg.secure`)."""
+    hosts = lambda items: "[" + ", ".join(items) + "]"  # noqa: E731
+    values: dict[str, object] = {"cluster.name": cfg.cluster_name, "node.name": cfg.name}
+    if not cfg.seed_ports:
+        values["discovery.type"] = "single-node"
     else:
-        discovery = ["discovery.type: single-node"]
-    security = ["xpack.security.enabled: false"]
+        values["discovery.seed_hosts"] = hosts(f"127.0.0.1:{p}" for p in cfg.seed_ports)
+        values["cluster.initial_master_nodes"] = hosts(cfg.managers or (cfg.name,))
+    values.update({"network.host": "127.0.0.1", "http.port": cfg.port,
+                   "transport.port": cfg.transport_port or cfg.port + 100, "path.data": cfg.home / "data",
+                   "path.logs": cfg.home / "logs", "cluster.routing.allocation.disk.threshold_enabled": "false",
+                   "xpack.security.enabled": str(cfg.secure).lower()})
     if cfg.secure:
-        security = ["xpack.security.enabled: true", "xpack.security.http.ssl.enabled: true",
-                    "xpack.security.http.ssl.certificate: certs/node.pem",
-                    "xpack.security.http.ssl.key: certs/node.key",
-                    "xpack.security.http.ssl.certificate_authorities: [certs/ca.pem]",
-                    "xpack.security.transport.ssl.enabled: false"]
-    return "\n".join(["# Written by lsr.node.elasticsearch; edits are overwritten on start.",
-                      f"cluster.name: {cfg.cluster_name}", f"node.name: {cfg.name}", *discovery,
-                      "network.host: 127.0.0.1", f"http.port: {cfg.port}",
-                      f"transport.port: {cfg.transport_port or cfg.port + 100}",
-                      f"path.data: {cfg.home / 'data'}", f"path.logs: {cfg.home / 'logs'}",
-                      "cluster.routing.allocation.disk.threshold_enabled: false", *security, ""])
+        values.update({"xpack.security.http.ssl.enabled": "true", "xpack.security.http.ssl.certificate": "certs/node.pem",
+                       "xpack.security.http.ssl.key": "certs/node.key",
+                       "xpack.security.http.ssl.certificate_authorities": "[certs/ca.pem]",
+                       "xpack.security.transport.ssl.enabled": "false"})
+    return values
+
+
+def render_config(cfg: EsNodeConfig) -> str:
+    """elasticsearch.yml (`settings`)."""
+    lines = [f"{key}: {value}" for key, value in settings(cfg).items()]
+    return "# Written by lsr.node.elasticsearch; edits are overwritten on start.\n" + "\n".join(lines) + "\n"
 
 
 def _make_certificates(cfg: EsNodeConfig) -> None:
@@ -242,6 +243,7 @@ def write_config(cfg: EsNodeConfig, java_home: Path) -> None:
     if cfg.secure:
         _make_certificates(cfg)
         _set_bootstrap_password(cfg, java_home)
+    hand_over(cfg)
 
 
 # --------------------------------------------------------------------------- run
@@ -304,23 +306,19 @@ def start(cfg: EsNodeConfig | None = None, timeout: float = 180.0) -> str:
         _wait_healthy(cfg, timeout)
         return cfg.url
     began = time.monotonic()
-    if cfg.user is not None:
-        ensure_user(cfg.user)
-        log.info("running as root: Elasticsearch will run as the unprivileged user %r (LSR_ELASTICSEARCH_USER)",
-                 cfg.user)
-        cfg.home.mkdir(parents=True, exist_ok=True)
-        check_reachable(cfg.home, cfg.user)
+    prepare_user_home(cfg, "Elasticsearch", "LSR_ELASTICSEARCH_USER")
     install(cfg)
-    write_config(cfg, java_home)
-    cfg.pid_file.unlink(missing_ok=True)
-    if cfg.user is not None:
-        for owned in [cfg.home] + ([cfg.install_dir] if cfg.install_home is not None else []):
-            run_command(["chown", "-R", f"{cfg.user}:", str(owned)], f"handing {owned} to {cfg.user}")
-    log.info("starting Elasticsearch %s on %s (java %s)", cfg.version, cfg.url, java_home)
-    _launch(cfg, java_home)
-    _wait_healthy(cfg, timeout)
+    write_config(cfg, java_home)  # and hands the home to the node's user
+    _boot(cfg, java_home, timeout)
     log.info("Elasticsearch is up at %s after %.0f s", cfg.url, time.monotonic() - began)
     return cfg.url
+
+
+def _boot(cfg: EsNodeConfig, java_home: Path, timeout: float) -> None:
+    log.info("starting Elasticsearch %s on %s (java %s)", cfg.version, cfg.url, java_home)
+    cfg.pid_file.unlink(missing_ok=True)  # stale after a crash
+    _launch(cfg, java_home)
+    _wait_healthy(cfg, timeout)
 
 
 def _launch(cfg: EsNodeConfig, java_home: Path) -> None:
@@ -334,22 +332,14 @@ def _launch(cfg: EsNodeConfig, java_home: Path) -> None:
         raise NodeError(f"bin/elasticsearch exited with {proc.returncode}:\n{log_tail(cfg)}")
 
 
-@dataclass(frozen=True)
-class EsNodeStatus:
-    running: bool
-    pid: int | None
-    url: str
-    identity: ServerIdentity | None = None
-
-
-def status(cfg: EsNodeConfig | None = None) -> EsNodeStatus:
-    """Whether the node runs (pid file) and what answers on its port."""
+def status(cfg: EsNodeConfig | None = None) -> tuple[NodeStatus, ServerIdentity | None]:
+    """Whether the node runs (pid file, or Elasticsearch answers on its port), and what answers there."""
     cfg = cfg or EsNodeConfig.from_env()
     pid = _read_pid(cfg)
     pid = pid if pid is not None and _alive(pid) else None
     found = identify(cfg.url, context=_ssl_context(cfg))
-    return EsNodeStatus(running=pid is not None or (found is not None and found.engine == "elasticsearch"),
-                        pid=pid, url=cfg.url, identity=found)
+    ours = found is not None and found.engine == "elasticsearch"
+    return NodeStatus(running=pid is not None or ours, pid=pid, url=cfg.url, version=found.version if ours else None), found
 
 
 def cluster_configs(nodes: int, base: EsNodeConfig | None = None) -> list[EsNodeConfig]:

@@ -39,6 +39,7 @@ from lsr.node.install import (  # noqa: F401 - NodeConfig/NodeError/install are 
     write_config,
 )
 from lsr.node.identify import check_engine
+from lsr.node.users import hand_over, prepare_user_home
 
 log = logging.getLogger(__name__)
 MOVE_HINT = "choose another port for OpenSearch with --port or LSR_OPENSEARCH_PORT"
@@ -159,19 +160,14 @@ def start(cfg: NodeConfig | None = None, timeout: float = 180.0) -> str:
         _wait_healthy(cfg, timeout)
         return cfg.url
     started = time.monotonic()
-    if cfg.user is not None:
-        ensure_user(cfg.user)
-        cfg.home.mkdir(parents=True, exist_ok=True)
-        check_reachable(cfg.home, cfg.user)
+    prepare_user_home(cfg, "OpenSearch", "LSR_OPENSEARCH_USER")
     install(cfg, java_home)
     write_config(cfg)
     # before any local model deploy (lsr.node.djl); nodes of a local cluster only when asked (440 MB each)
     if cfg.ml_natives or (cfg.install_home is None and djl.downloaded(cfg)):
         djl.install_natives(cfg)
     cfg.pid_file.unlink(missing_ok=True)  # stale after a crash
-    if cfg.user is not None:
-        for owned in [cfg.home] + ([cfg.install_dir] if cfg.install_home is not None else []):
-            run_command(["chown", "-R", f"{cfg.user}:", str(owned)], f"handing {owned} to {cfg.user}")
+    hand_over(cfg)
     log.info("starting OpenSearch %s on %s (java %s)", cfg.version, cfg.url, java_home)
     _launch(cfg, java_home)
     _wait_healthy(cfg, timeout)

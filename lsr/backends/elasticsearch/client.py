@@ -10,12 +10,12 @@ Elasticsearch (its ``X-elastic-product`` header): an OpenSearch node at the URL 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import replace
 
 from lsr.backends.bulk import Engine
 from lsr.backends.opensearch.client import AccessDeniedError, CertificateVerifyError, NodeUnavailableError
 from lsr.backends.opensearch.connection import Connection
+from lsr.backends.retry import retry_reads
 from lsr.errors import BackendUnavailableError
 
 USER_ENV, PASSWORD_ENV, URL_ENV = "ELASTICSEARCH_USER", "ELASTICSEARCH_PASSWORD", "ELASTICSEARCH_URL"
@@ -107,20 +107,12 @@ def read_with_retries(client, call, *args, tries: int | None = None, backoff: fl
     """Run a read, retried on a lost connection; TLS, credentials and wrong-product failures raise at once."""
     from elasticsearch import ApiError, UnsupportedProductError
 
-    tries = tries or getattr(client, "read_tries", READ_TRIES)
+    def unavailable(exc: Exception, tries: int) -> Exception:
+        return NodeUnavailableError(f"Elasticsearch at {getattr(client, 'lsr_url', '?')} does not answer after {tries} "
+                                    f"tries ({exc.__class__.__name__}). Start it (`lsr elasticsearch start`) or check "
+                                    "the URL.")
+
     lost = _connection_errors()
-    for attempt in range(tries):
-        try:
-            return call(*args, **kwargs)
-        except (ApiError, UnsupportedProductError, *lost) as exc:
-            clear = explain_failure(client, exc)
-            if clear is not None:
-                raise clear from None
-            if not isinstance(exc, lost):
-                raise
-            if attempt + 1 == tries:
-                raise NodeUnavailableError(
-                    f"Elasticsearch at {getattr(client, 'lsr_url', '?')} does not answer after {tries} tries "
-                    f"({exc.__class__.__name__}). Start it (`lsr elasticsearch start`) or check the URL.") from None
-            time.sleep(backoff * (attempt + 1))
-    raise AssertionError("unreachable")
+    return retry_reads(lambda: call(*args, **kwargs), tries or getattr(client, "read_tries", READ_TRIES), backoff,
+                       (ApiError, UnsupportedProductError, *lost), lost, lambda exc: explain_failure(client, exc),
+                       unavailable)

@@ -137,13 +137,6 @@ class ElasticsearchIndex(RemoteIndex):
                 "_source": {"excludes": [self.dense_field]} if explain else {"excludes": [self.field, self.dense_field]}}
         return body, query, 1.0
 
-    def _check_options(self, options: Mapping[str, Any]) -> None:
-        unknown = set(options) - {"mode", "method_parameters"}
-        if unknown:
-            raise InvalidInputError(f"Unknown search option(s) {', '.join(sorted(unknown))}; ElasticsearchIndex takes "
-                                    "mode and method_parameters.")
-        self._check_mode(options.get("mode", "exact"))
-
     @staticmethod
     def _check_mode(mode: str) -> None:
         if mode not in SEARCH_MODES:

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from lsr.backends.opensearch.connection import Connection
+from lsr.backends.retry import retry_reads
 from lsr.definitions import load_definition  # noqa: F401 (the backend modules import it from here)
 from lsr.errors import BackendUnavailableError, InvalidInputError, LsrError
 
@@ -91,25 +92,14 @@ def read_with_retries(client, call, *args, tries: int | None = None, backoff: fl
     `tries` (default: the client's `read_tries`, else 3), raise `NodeUnavailableError` naming the URL and
     what to do. TLS and credentials failures are not retried: they raise `CertificateVerifyError` /
     `AccessDeniedError` at once."""
-    import time
-
     from opensearchpy.exceptions import ConnectionError as ClientConnectionError
     from opensearchpy.exceptions import TransportError
 
-    tries = tries or getattr(client, "read_tries", READ_TRIES)
-    for attempt in range(tries):
-        try:
-            return call(*args, **kwargs)
-        except TransportError as exc:
-            clear = explain_failure(client, exc)
-            if clear is not None:
-                raise clear from None
-            if not isinstance(exc, ClientConnectionError):
-                raise
-            if attempt + 1 == tries:
-                raise NodeUnavailableError(
-                    f"OpenSearch at {node_url(client)} does not answer after {tries} tries ({exc.__class__.__name__}: "
-                    f"{str(getattr(exc, 'info', exc))[:200]}). Start it (`lsr opensearch start`), wait for it to "
-                    "finish restarting, or check the URL (--url / OPENSEARCH_URL).") from None
-            time.sleep(backoff * (attempt + 1))
-    raise AssertionError("unreachable")
+    def unavailable(exc: Exception, tries: int) -> Exception:
+        return NodeUnavailableError(
+            f"OpenSearch at {node_url(client)} does not answer after {tries} tries ({exc.__class__.__name__}: "
+            f"{str(getattr(exc, 'info', exc))[:200]}). Start it (`lsr opensearch start`), wait for it to "
+            "finish restarting, or check the URL (--url / OPENSEARCH_URL).")
+
+    return retry_reads(lambda: call(*args, **kwargs), tries or getattr(client, "read_tries", READ_TRIES), backoff,
+                       (TransportError,), (ClientConnectionError,), lambda exc: explain_failure(client, exc), unavailable)

@@ -40,13 +40,6 @@ class OpenSearchSearching:
             body["search_pipeline"] = two_phase_pipeline(method_parameters)
         return body, sent, scale
 
-    def _check_options(self, options: Mapping[str, Any]) -> None:
-        unknown = set(options) - {"mode", "method_parameters"}
-        if unknown:
-            raise InvalidInputError(f"Unknown search option(s) {', '.join(sorted(unknown))}; OpenSearchIndex takes "
-                             "mode and method_parameters.")
-        self._check_mode(options.get("mode", "exact"))
-
     def _check_mode(self, mode: str) -> None:
         if mode not in SEARCH_MODES:
             raise InvalidInputError(f"Unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}.")
