@@ -57,7 +57,7 @@ def cmd_opensearch(args: argparse.Namespace) -> int:
     if args.action == "export" or (args.action == "register" and args.local):
         from lsr.cli import opensearch_local
 
-        return opensearch_local.cmd_export(args) if args.action == "export" else opensearch_local.cmd_register_local(args)
+        return opensearch_local.cmd_export(args) if args.action == "export" else opensearch_local.cmd_register_local(args, _record_on_index)
     if args.action == "register":
         return cmd_register(args)
     cfg = node.NodeConfig.from_env(port=args.port, home=args.home, heap=args.heap)

@@ -35,16 +35,18 @@ def _export_dir(args: argparse.Namespace) -> Path:
     if (out / EXPORT_CONFIG).is_file() and ExportConfig.load(out).zip_sha256:
         return out
     print(f"exporting {model} ({args.format}, top {args.max_terms} terms) into {out}")
-    export_query_model(model, out, args.format, args.max_terms, expand=not args.no_expansion, encoder=encoder)
+    export_query_model(encoder, out, args.format, args.max_terms, expand=not args.no_expansion, source=model)
     return out
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from lsr.encoders.export import export_query_model
+    from lsr.encoders.sparse import D2SEncoder
 
     if not args.model or not args.out:
         raise InvalidInputError("lsr opensearch export needs --model DIR (a trained D2S model) and --out DIR.")
-    config = export_query_model(args.model, args.out, args.format, args.max_terms, expand=not args.no_expansion)
+    config = export_query_model(D2SEncoder.from_pretrained(args.model), args.out, args.format, args.max_terms,
+                                expand=not args.no_expansion, source=args.model)
     print(f"wrote {args.out}/model.zip ({config.format}, model {config.model_hash}, top {config.max_terms} terms, "
           f"{'expanded' if config.expand else 'no expansion'}) and export.json")
     print(f"next: lsr opensearch register --local --model {args.out} --index NAME")
@@ -59,13 +61,13 @@ def _managed_node(args: argparse.Namespace, url: str):
     return cfg if url.rstrip("/") in (cfg.url, cfg.url.replace("127.0.0.1", "localhost")) and cfg.home.is_dir() else None
 
 
-def cmd_register_local(args: argparse.Namespace) -> int:
-    """Export if needed, install the natives (our node), upload + deploy, pipeline, record, print a curl line."""
+def cmd_register_local(args: argparse.Namespace, record_on_index) -> int:
+    """Export if needed, install the natives (our node), upload + deploy, pipeline, record (with
+    `record_on_index`, which also prints a curl line)."""
     from lsr.backends.opensearch import OpenSearchIndex
     from lsr.backends.opensearch.local_model import register_local_model
     from lsr.backends.opensearch.ml import install_ingest_pipeline
     from lsr.cli.backends import connection
-    from lsr.cli.opensearch import _record_on_index
 
     if not args.model:
         raise InvalidInputError("--local needs --model DIR (a trained D2S model, or an `lsr opensearch export` folder).")
@@ -87,7 +89,7 @@ def cmd_register_local(args: argparse.Namespace) -> int:
           f"{'reused' if model.reused else 'uploaded'}; runs inside the node, no `lsr serve`)")
     print(f"ingest pipeline: {pipeline}  (POST INDEX/_doc?pipeline={pipeline} with a \"caption\")")
     if args.index:
-        _record_on_index(index, conn.url, {"model_id": model.model_id, "function_name": "SPARSE_ENCODING",
+        record_on_index(index, conn.url, {"model_id": model.model_id, "function_name": "SPARSE_ENCODING",
                                            "model_format": model.model_format, "model_hash": model.model_hash,
                                            "max_terms": config.get("max_terms"), "expand": config.get("expand", True),
                                            "ingest_pipeline": pipeline})

@@ -185,15 +185,12 @@ def _zip(model_file: Path, tokenizer_file: Path, out: Path) -> str:
 
 
 @torch.no_grad()
-def export_query_model(model_dir: str | Path, out_dir: str | Path, fmt: str = "torchscript",
-                       max_terms: int = DEFAULT_MAX_TERMS, expand: bool = True, encoder=None) -> ExportConfig:
-    """Write ``model.pt`` (or ``model.onnx``), ``tokenizer.json``, ``model.zip`` and ``export.json`` to `out_dir`."""
+def export_query_model(encoder, out_dir: str | Path, fmt: str = "torchscript", max_terms: int = DEFAULT_MAX_TERMS,
+                       expand: bool = True, source: str | Path = "") -> ExportConfig:
+    """Write ``model.pt`` (or ``model.onnx``), ``tokenizer.json``, ``model.zip`` and ``export.json`` to `out_dir`
+    for a loaded `D2SEncoder` (``D2SEncoder.from_pretrained(source)``)."""
     if fmt not in FORMATS:
         raise InvalidInputError(f"Unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}.")
-    if encoder is None:
-        from lsr.encoders.sparse import D2SEncoder
-
-        encoder = D2SEncoder.from_pretrained(model_dir)
     module = build_module(encoder, max_terms, expand)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -210,7 +207,7 @@ def export_query_model(model_dir: str | Path, out_dir: str | Path, fmt: str = "t
     tokenizer_file = out / "tokenizer.json"
     _write_tokenizer(encoder, tokenizer_file)
     digest = _zip(model_file, tokenizer_file, out / ZIP_NAME)
-    config = ExportConfig(format=fmt, model_hash=encoder.provenance()["model_hash"], source=str(model_dir),
+    config = ExportConfig(format=fmt, model_hash=encoder.provenance()["model_hash"], source=str(source),
                           expand=expand, max_terms=max_terms, min_weight=float(encoder.min_weight),
                           max_length=int(encoder.dense.max_length), vocab_size=int(encoder.vocab_size),
                           dropped_tokens=[encoder.vocab.tokens[i] for i in dropped_token_ids(encoder.vocab.tokens)],

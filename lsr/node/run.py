@@ -118,6 +118,14 @@ def library_path(cfg: NodeConfig) -> str:
     return os.pathsep.join([str(knn), *filter(None, [os.environ.get("LD_LIBRARY_PATH")])])
 
 
+def knn_native_engines(cfg: NodeConfig) -> list[str]:
+    """The k-NN plugin's native engine libraries in its lib folder. The plugin zip on Maven Central (what
+    `install` uses) ships none, so on this node `knn_vector` fields must use `"engine": "lucene"` (ours
+    do): the first document of a faiss field stops the node (UnsatisfiedLinkError is fatal to OpenSearch)."""
+    lib = cfg.install_dir / "plugins" / "opensearch-knn" / "lib"
+    return sorted(p.name for p in lib.glob("libopensearchknn_*.so")) if lib.is_dir() else []
+
+
 def _launch(cfg: NodeConfig, java_home: Path) -> None:
     cmd = [str(cfg.install_dir / "bin" / "opensearch"), "-d", "-p", str(cfg.pid_file)]
     cmd = ["env", f"OPENSEARCH_JAVA_HOME={java_home}", f"OPENSEARCH_PATH_CONF={cfg.conf_dir}",
@@ -168,6 +176,9 @@ def start(cfg: NodeConfig | None = None, timeout: float = 180.0) -> str:
         djl.install_natives(cfg)
     cfg.pid_file.unlink(missing_ok=True)  # stale after a crash
     hand_over(cfg)
+    if not knn_native_engines(cfg):
+        log.info("the k-NN plugin has no native libraries here (its Maven Central zip ships none): use "
+                 "\"engine\": \"lucene\" for knn_vector fields; a faiss or nmslib field stops the node")
     log.info("starting OpenSearch %s on %s (java %s)", cfg.version, cfg.url, java_home)
     _launch(cfg, java_home)
     _wait_healthy(cfg, timeout)

@@ -62,6 +62,9 @@ def search_text(index: WordsIndex, text: str, k: int = 10, model_id: str | None 
         if record.get("function_name") == "SPARSE_TOKENIZE":
             raise RemoteModelError(f"OpenSearch could not run the inference-free model {model_id}: {detail} -- "
                                    "is it deployed? (`lsr opensearch register --inference-free --model DIR`)") from exc
+        if record.get("function_name") == "SPARSE_ENCODING":
+            raise RemoteModelError(f"OpenSearch could not run the local model {model_id}: {detail} -- is it deployed? "
+                                   "(`lsr opensearch register --local --model DIR`)") from exc
         endpoint = record.get("endpoint", "its connector's endpoint")
         raise RemoteModelError(f"OpenSearch could not encode the query with remote model {model_id} at {endpoint}: "
                                f"{detail} -- is `lsr serve` running there?") from exc
