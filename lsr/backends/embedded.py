@@ -19,6 +19,8 @@ import scipy.sparse as sp
 
 from lsr.backends.base import Hit, IndexReport, SparseBackend
 from lsr.backends.dense_rows import DenseRows
+from lsr.backends.embedded_filter import allowed_rows
+from lsr.backends.filters import check_filter
 from lsr.backends.embedded_forward import ForwardStore, TwoPhase, two_phase
 from lsr.backends.embedded_ids import IdTable
 from lsr.backends.embedded_lock import WriterLock
@@ -217,7 +219,8 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
 
     # ----------------------------------------------------------------------------- reading
 
-    def _scores(self, terms: np.ndarray, weights: np.ndarray, qptr: np.ndarray) -> np.ndarray:
+    def _scores(self, terms: np.ndarray, weights: np.ndarray, qptr: np.ndarray,
+                allowed: np.ndarray | None = None) -> np.ndarray:
         """Dense float32 (queries, rows) exact scores, dead rows zeroed.
 
         Query i has terms[qptr[i]:qptr[i+1]] (ascending). Each term's posting list is added in place,
@@ -241,6 +244,8 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
             if self._dead_rows is None:
                 self._dead_rows = np.flatnonzero(self._dead[:n])
             scores[:, self._dead_rows] = 0
+        if allowed is not None:  # a filter (`lsr.backends.embedded_filter`): ruled-out rows never reach the top k
+            scores[:, ~allowed[:n]] = 0
         return scores
 
     def _hits(self, rows: np.ndarray, scores: np.ndarray, query: SparseVector | None) -> list[Hit]:
@@ -281,10 +286,11 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
         self._build()
         if self._built_rows == 0:
             return []
+        allowed = allowed_rows(self, options.get("filter"), self._built_rows)
         if options.get("mode") == "two_phase":
-            rows, top = two_phase(self, query, k, TwoPhase.parse(options.get("method_parameters")))
+            rows, top = two_phase(self, query, k, TwoPhase.parse(options.get("method_parameters")), allowed)
         else:
-            rows, top = dense_top_k(self._scores(query.ids, query.weights, np.array([0, query.nnz])), k)[0]
+            rows, top = dense_top_k(self._scores(query.ids, query.weights, np.array([0, query.nnz]), allowed), k)[0]
         return self._hits(rows, top, query if explain else None)
 
     def forward_store(self) -> ForwardStore:
@@ -297,8 +303,9 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
     def _check_options(self, options: Any) -> None:
         """Search options: ``mode`` "exact" or "two_phase", and ``method_parameters`` (`TwoPhase`) with two_phase."""
         mode = options.get("mode", "exact")
-        if mode == "two_phase" and not set(options) - {"mode", "method_parameters"}:
+        if mode == "two_phase" and not set(options) - {"mode", "method_parameters", "filter"}:
             TwoPhase.parse(options.get("method_parameters"))
+            check_filter(options.get("filter"))
             return
         if "method_parameters" in options and mode == "exact":
             raise InvalidInputError("method_parameters go with mode='two_phase'.")
@@ -314,12 +321,13 @@ class EmbeddedIndex(EmbeddedPersistence, SparseBackend):
         n_q, n = len(queries), self._built_rows
         if n == 0:
             return [[] for _ in range(n_q)]
+        allowed = allowed_rows(self, options.get("filter"), n)
         chunk = max(1, min(n_q, self.batch_memory_bytes // (4 * n)))  # dense float32 score rows
         out: list[list[Hit]] = []
         for lo in range(0, n_q, chunk):
             hi = min(n_q, lo + chunk)
             a, b = qcsr.indptr[lo], qcsr.indptr[hi]
-            scores = self._scores(qcsr.indices[a:b], qcsr.data[a:b], qcsr.indptr[lo : hi + 1] - a)
+            scores = self._scores(qcsr.indices[a:b], qcsr.data[a:b], qcsr.indptr[lo : hi + 1] - a, allowed)
             for i, (rows, top) in enumerate(dense_top_k(scores, k)):
                 out.append(self._hits(rows, top, queries[lo + i] if explain else None))
             del scores

@@ -24,6 +24,8 @@ from lsr.backends.bulk import BulkSettings, DocResult, Document, Engine, stream_
 from lsr.backends.dense_rows import normalise_rows
 from lsr.backends.features import FeatureNaming
 from lsr.backends.validate import MIN_WEIGHT, check_ids
+from lsr.backends.filters import Filter, check_filter
+from lsr.backends.remote_filter import filtered
 from lsr.errors import InvalidInputError
 from lsr.sparse import SparseBatch, SparseVector
 
@@ -77,10 +79,12 @@ class RemoteIndex(SparseBackend):
 
     def _check_options(self, options: Mapping[str, Any]) -> None:
         """The search options an engine takes: `mode` (checked by `_check_mode`) and `method_parameters`."""
-        unknown = set(options) - {"mode", "method_parameters"}
+        unknown = set(options) - {"mode", "method_parameters", "filter"}
         if unknown:
             raise InvalidInputError(f"Unknown search option(s) {', '.join(sorted(unknown))}; {type(self).__name__} "
-                                    "takes mode and method_parameters.")
+                                    "takes mode, method_parameters and filter.")
+        if check_filter(options.get("filter")) and options.get("mode") == "ann":
+            raise InvalidInputError("A filter works with exact and two_phase search, not sparse ANN.")
         self._check_mode(options.get("mode", "exact"))
 
     def _read_call(self, call, *args, **kwargs):
@@ -286,16 +290,18 @@ class RemoteIndex(SparseBackend):
         return np.asarray([d["_source"][self.dense_field] for d in docs], dtype=np.float32).reshape(len(ids), -1)
 
     def _search(self, query: SparseVector, k: int, explain: bool, mode: str = "exact",
-                method_parameters: Mapping[str, Any] | None = None) -> list[Hit]:
+                method_parameters: Mapping[str, Any] | None = None, filter: Filter | None = None) -> list[Hit]:
         """Top-k documents; `mode` and `method_parameters` are the engine's (its `request`)."""
         if not self._read():
             return []
         body, sent, scale = self.request(query, k, explain, mode, method_parameters)
+        body["query"] = filtered(self, body["query"], filter)  # `lsr.backends.remote_filter`
         response = self._read_call(self.client.search, index=self.index_name, body=body)
         return self._hits(response, sent, scale, explain)
 
     def _search_batch(self, queries: list[SparseVector], k: int, explain: bool, mode: str = "exact",
-                      method_parameters: Mapping[str, Any] | None = None, chunk: int = 64) -> list[list[Hit]]:
+                      method_parameters: Mapping[str, Any] | None = None, chunk: int = 64,
+                      filter: Filter | None = None) -> list[list[Hit]]:
         """Top-k for each query through _msearch, `chunk` queries per request."""
         out: list[list[Hit]] = []
         vectors = queries
@@ -307,6 +313,7 @@ class RemoteIndex(SparseBackend):
                 if q.nnz == 0:
                     continue
                 body, sent, scale = self.request(q, k, explain, mode, method_parameters)
+                body["query"] = filtered(self, body["query"], filter)
                 lines += [{"index": self.index_name}, body]
                 sent_queries.append((sent, scale))
             responses = iter(self._read_call(self.client.msearch, body=lines)["responses"]) if lines else iter(())
