@@ -66,7 +66,7 @@ TWO_PHASE_GRID = [  # OpenSearch's pipeline over whole posting lists, then stage
       for e in (5, 10, 20)),
 ]
 SEISMIC_GRID = [(qc, hf) for qc in (3, 5, 7, 10, 15, 20, 30) for hf in (0.7, 0.9, 1.0)]
-BMP_ALPHAS = (1.0, 0.9, 0.8, 0.7)
+BMP_ALPHAS = (1.0, 0.8)
 
 
 def measure(fn: Callable, items: list, warmup: int = 5) -> tuple[float, float, list]:
@@ -274,7 +274,7 @@ def summarise(rows: list[dict]) -> dict:
             two, sei = cell["embedded two-phase"], cell["SEISMIC"]
             ratio = round(two["p50_ms"] / sei["p50_ms"], 3) if two and sei else None
             limit = 1.2 if queries == "no-expansion" else 1.0
-            out[f"{queries}@{target}"] = {"best": cell, "two_phase_over_seismic_p50": ratio,
+            out[f"{queries}-{round(target * 1000):04d}"] = {"best": cell, "two_phase_over_seismic_p50": ratio,
                                           "target": f"two-phase p50 <= {limit} x SEISMIC's",
                                           "met": None if ratio is None else ratio <= limit}
     return out

@@ -7,6 +7,9 @@
   records, never typed a second time. The benchmarks page also shows the command line's start-up times
   from `results/cli_startup.json`.
 - `changelog.md`: CHANGELOG.md as it is at the root.
+- record blocks in any page: a line ``<!-- record: results/NAME.json KIND [SIZE] -->`` becomes the table of
+  that benchmark record (`record_block`; kinds ``peers``, ``targets``, ``build``, ``memory``, ``machine``), so
+  a guide quotes benchmark figures without typing them; `lsr reproduce --check` says when a record is STALE.
 
 Run it by hand to see the pages without building the site:
 
@@ -16,6 +19,7 @@ Run it by hand to see the pages without building the site:
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -299,6 +303,78 @@ def results_pages() -> dict[str, str]:
          f"Generated at build time: {len(rows)} rows in `results/reproduce.yaml`.", "",
          "| page | rows | OK | FAIL | NO SOURCE |", "|---|---|---|---|---|", *summary, ""]) + "\n"
     return pages
+
+
+# ---------------------------------------------------------------- benchmark records in pages
+
+RECORD_MARK = re.compile(r"^<!-- record: (\S+) (\w+)(?: (\d+))? -->$", re.MULTILINE)
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _config(config: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in config.items()) or "-"
+
+
+def record_block(path: str, kind: str, size: str | None = None) -> str:
+    """Markdown for one benchmark record (see the module docstring)."""
+    import json
+
+    record = json.loads((ROOT / path).read_text(encoding="utf-8"))
+    results = record["results"]
+    if kind == "machine":
+        m = record["machine"]
+        load = ", ".join(f"{x:.2f}" for x in m.get("load_before") or [])
+        return (f"*Record `{path}`: `{record['command']}` at commit `{(record.get('commit') or '?')[:10]}` on "
+                f"{m['cores']} cores ({m['cpu']}), load average before the run {load}.*")
+    if kind == "build":
+        lines = ["| documents | before (docs/s) | after (docs/s) | speed-up | >= 400k docs/s |", "|---|---|---|---|---|"]
+        for n, cell in results["sizes"].items():
+            best = cell["best_docs_per_s"]
+            lines.append(f"| {int(n):,} | {best['before']:,} | {best['after']:,} | {cell['speedup']}x | "
+                         f"{'met' if cell['target_400k_met'] else 'not met'} |")
+        return "\n".join(lines)
+    cell = results[size]
+    if kind == "memory":
+        info = cell["info"]["embedded"]
+        lines = ["| structure | MiB |", "|---|---|",
+                 f"| postings (term-major) | {info['postings_bytes'] / 2**20:,.0f} |",
+                 f"| forward store (document-major, two-phase stage 2) | {info['forward_bytes'] / 2**20:,.0f} |"]
+        for key, cut in sorted(info.items()):
+            if key.startswith("cut_"):
+                lines.append(f"| n_postings {key[4:]} cut lists (stage 1, not stored) | {cut['bytes'] / 2**20:,.0f} |")
+        return "\n".join(lines)
+    if kind == "targets":
+        lines = ["| target | two-phase p50 / SEISMIC p50 | met |", "|---|---|---|"]
+        for key, t in cell["summary"].items():
+            ratio = t["two_phase_over_seismic_p50"]
+            queries = key.rsplit("-", 1)[0]
+            lines.append(f"| {queries} queries, recall@10 >= {_target(key)}: {t['target']} | {_num(ratio, 3)} | "
+                         f"{'yes' if t['met'] else 'no'} |")
+        return "\n".join(lines)
+    lines = ["| queries | engine | configuration | p50 ms | p99 ms | recall@10 | vs exact | chosen at recall |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in cell["table"]:
+        lines.append(f"| {r['queries']} | {r['engine']} | {_cell(_config(r['config']))} | {_num(r['p50_ms'])} | "
+                     f"{_num(r['p99_ms'])} | {_num(r['recall_at_k'], 3)} | {_num(r['speedup_vs_exact'])}x | "
+                     f"{_target(r.get('chosen_for'))} |")
+    return "\n".join(lines)
+
+
+def _target(key: str | None) -> str:
+    """"expanded-0995" -> "0.995" (the recall target a row was chosen for)."""
+    return f"{int(key.rsplit('-', 1)[1]) / 1000:g}" if key else "-"
+
+
+def render_records(markdown: str) -> str:
+    """`markdown` with every record marker replaced by its block."""
+    return RECORD_MARK.sub(lambda m: record_block(m.group(1), m.group(2), m.group(3)), markdown)
+
+
+def on_page_markdown(markdown, page, config, files):  # noqa: ANN001 - MkDocs' hook signature
+    return render_records(markdown)
 
 
 def changelog() -> str:
