@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     cmds = commands()
     for _, cmd in cmds:  # warm the file cache and the bytecode caches once; also fails early on a broken command
         time_once(cmd, {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"})
@@ -116,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"note": args.note, "platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "load_average_1_5_15": [round(x, 2) for x in load] if load else None},
+                    "cpus": os.cpu_count(), "load_average_1_5_15": [round(x, 2) for x in load] if load else None,
+                    "load_average_at_start_1_5_15": [round(x, 2) for x in load_before] if load_before else None},
         "command": " ".join(["python", *sys.argv]) if argv is None else " ".join(["python", __file__, *argv]),
         "runs": args.runs, "target_s": TARGET_S, "lsr": " ".join(lsr_command()), "rows": rows,
     }
