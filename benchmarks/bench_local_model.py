@@ -20,6 +20,7 @@ queries: `--queries` test captions. The node needs DJL's natives (`lsr.node.djl`
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -44,7 +45,8 @@ def node_memory(url: str, client) -> str:
     node = next(iter(stats.values()))
     heap = node["jvm"]["mem"]["heap_used_in_bytes"] / 2**20
     rss = None
-    pid = node["process"].get("id") or None
+    info = client.nodes.info(metric="process")["nodes"]
+    pid = next(iter(info.values()))["process"].get("id")
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -65,6 +67,8 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/lsr-bench-local-model")
     parser.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200"))
     parser.add_argument("--out", default=None, help="also write the report here")
+    parser.add_argument("--no-inference-free", dest="inference_free", action="store_false",
+                        help="skip the SPARSE_TOKENIZE row (it needs the ML Commons plugin zip for the stock table)")
     args = parser.parse_args()
     lines: list[str] = []
 
@@ -94,6 +98,16 @@ def main() -> None:
             local[fmt] = register_local_model(client, out, name=f"bench-local-{fmt}").model_id
             say(f"{fmt}: exported in {exported:.0f} s, uploaded + deployed in {time.perf_counter() - t0:.0f} s "
                 f"({(out / 'model.zip').stat().st_size / 2**20:.0f} MiB zip); {node_memory(args.url, client)}")
+        tokenize = None
+        if args.inference_free:  # latency only: the stock bert-uncased IDF table, not a model of ours
+            from lsr.backends.opensearch.tokenize_model import register_tokenize_model
+            from lsr.encoders.inference_free import QueryTokens, stock_idf, table_to_idf_json
+            from lsr.node.install import find_ml_plugin_zip
+
+            table = stock_idf(encoder.vocab, find_ml_plugin_zip())
+            tokenize = register_tokenize_model(client, {"tokenizer.json": QueryTokens(encoder.vocab).tokenizer_json(),
+                                                        "idf.json": json.dumps(table_to_idf_json(table, encoder.vocab))},
+                                               name="bench-local-inference-free")
         wait_healthy(serve_url, serve)
         remote = register_remote_model(client, serve_url, name=f"bench-local-remote-{args.serve_port}").model_id
         rng = np.random.default_rng(0)
@@ -106,6 +120,9 @@ def main() -> None:
                 for fmt, m in local.items()}
         rows["remote model (node -> lsr serve), query_text"] = lambda t: index.search_text(t, k=10, model_id=remote)
         rows["Python path: encode here, query_tokens"] = lambda t: python.search(t, k=10, explain=False)
+        if tokenize:
+            rows["inference-free table in the node (stock IDF), query_text"] = (
+                lambda t: index.search_text(t, k=10, model_id=tokenize))
         for fmt, m in local.items():
             rows[f"_predict alone: local {fmt}"] = lambda t, m=m: predict_sparse(client, m, [t])
         rows["_predict alone: remote (lsr serve)"] = lambda t: predict(client, remote, [t])
