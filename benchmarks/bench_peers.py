@@ -62,8 +62,8 @@ TWO_PHASE_GRID = [  # OpenSearch's pipeline over whole posting lists, then stage
     *({"prune_type": "max_ratio", "prune_ratio": r, "expansion_rate": e} for r in (0.2, 0.4) for e in (5, 20)),
     *({"prune_type": "top_k", "prune_ratio": 15, "expansion_rate": e} for e in (5, 20)),
     *({"prune_type": t, "prune_ratio": r, "expansion_rate": e, "n_postings": p}
-      for p in (1000, 2000, 5000) for t, r in (("none", 0), ("top_k", 10), ("top_k", 20), ("max_ratio", 0.1))
-      for e in (5, 10, 20)),
+      for p in (1000, 2000, 4000) for t, r in (("none", 0), ("top_k", 10), ("top_k", 20), ("max_ratio", 0.1))
+      for e in (5, 10, 20, 40)),
 ]
 SEISMIC_GRID = [(qc, hf) for qc in (3, 5, 7, 10, 15, 20, 30) for hf in (0.7, 0.9, 1.0)]
 BMP_ALPHAS = (1.0, 0.8)
