@@ -47,7 +47,6 @@ def main() -> None:
 
         for run in ("first run", "second run"):  # the second finds every file unchanged
             done = lsr.index_folder(folder, address)  # default encoder: efficientnet-labels (offline)
-            done.index.close()  # the writer's lock goes with it
             print(f"{run}: {done.report.summary()}")
 
         searcher = lsr.open_folder_searcher(address)  # the encoder recorded when the folder was indexed

@@ -83,5 +83,6 @@ def test_cli_index_and_search(photos, tmp_path, capsys):
     assert main(["search", "a cat", "--index", str(index_dir), "--encoder", "efficientnet-labels", "-k", "2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].strip().startswith("1.") and "chelsea.png" in lines[1] and "[cat " in lines[1]
-    assert main(["search-images", "coffee", "--index", str(index_dir), "-k", "1"]) == 0  # encoder from images.json
+    assert main(["search-images", "coffee", "--index", str(index_dir), "-k", "1",  # encoder from images.json
+                 "--no-floor"]) == 0  # coffee.png scores 0.0034, under the label encoder's measured floor
     assert "coffee.png" in capsys.readouterr().out.splitlines()[1]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from lsr.app.open import EncoderSpec, load_encoder, open_index
+from lsr.app.open import EncoderSpec, finish_writing, load_encoder, open_index
 from lsr.app.specs import IndexSpec, NewIndex
 from lsr.errors import InvalidInputError, MissingFileError
 from lsr.images.photos import SCORE_FLOORS, photo_filter, score_floor  # re-exported: the app layer's names
@@ -158,7 +158,8 @@ def index_folder(folder: str | Path, address: "str | Path | IndexSpec", encoder:
     job = open_folder_job(folder, address, encoder, options=options, state=state, overwrite=overwrite,
                           connection=connection, new=new)
     report = job.run()
-    return FolderIndexed(job.index, report, job.state)
+    reader = finish_writing(job.index, address, connection=connection, vocab=job.sparse.vocab)  # lock released
+    return FolderIndexed(reader, report, job.state)
 
 
 def folder_settings(address: "str | Path | IndexSpec", state: str | Path | None = None,

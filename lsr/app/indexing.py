@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lsr.app.open import open_index
+from lsr.app.open import finish_writing, open_index
 from lsr.app.specs import IndexSpec, NewIndex
 from lsr.errors import InvalidInputError
 
@@ -57,7 +57,7 @@ def index_split(address: "str | Path | IndexSpec", encoder: "D2SEncoder", split:
     index = open_index(address, create=True, overwrite=overwrite, new=new, connection=connection, vocab=encoder.vocab)
     report = index.index(split.doc_ids, docs, meta, dense=dense_rows)
     index.record_provenance(encoder.provenance())
-    index.commit()
+    index = finish_writing(index, address, connection=connection, vocab=encoder.vocab)
     return IndexingResult(index, report, split.name, float(docs.sparsity()["mean_nnz"]))
 
 
@@ -73,8 +73,7 @@ def _index_sets(address, encoder, split, members: int, overwrite: bool, connecti
                        sets=True, new=NewIndex(len(encoder.vocab), None, new.shards, new.replicas))
     report = index.index(split.doc_ids, member_vectors,
                          [{"caption": t} for t in split.doc_texts] if split.doc_texts else None)
-    if hasattr(index, "commit"):
-        index.commit()
+    index = finish_writing(index, address, connection=connection, vocab=encoder.vocab, sets=True)
     nnz = [v.nnz for doc in member_vectors for v in doc]
     return IndexingResult(index, report, split.name, float(np.mean(nnz)) if nnz else 0.0)
 
@@ -119,7 +118,7 @@ def index_jsonl(address: "str | Path | IndexSpec", path: str | Path, *, overwrit
             flush()
     if batch or total is None:
         flush()
-    index.commit()
+    index = finish_writing(index, address, connection=connection, vocab=vocab)
     return IndexingResult(index, total, str(path), nnz / seen if seen else 0.0)
 
 

@@ -191,3 +191,18 @@ def _check_model_dir(path: str) -> None:
     if not (Path(path) / "config.json").is_file():
         raise ModelNotFoundError(f"{path} is not a saved D2S model (no config.json); train one with `lsr train` or "
                                  "`lsr demo`, or give the directory it was saved to.")
+
+
+def finish_writing(index: "SparseBackend | SetIndex", address: "str | Path | IndexSpec", *,
+                   connection: "Connection | None" = None, vocab: "Vocabulary | None" = None,
+                   sets: bool = False) -> "SparseBackend | SetIndex":
+    """Commit a job's writes and give back a reader: a directory index releases its writer lock (so another
+    process may write next) and is opened again for reading; a server index is already both."""
+    if hasattr(index, "commit"):
+        index.commit()
+    spec = IndexSpec.parse(address)
+    if spec.backend != "embedded":
+        return index
+    if hasattr(index, "close"):
+        index.close()
+    return open_index(spec, connection=connection, vocab=vocab, sets=sets)
