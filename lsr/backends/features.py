@@ -1,7 +1,8 @@
 """Feature names for token ids in OpenSearch and Elasticsearch fields: lossless, reversible, safe as map keys.
 
-Elasticsearch's ``sparse_vector`` refuses (8.x) or reads as an object path (9.x) a feature name with a '.';
-the same ``wordpiece`` escape serves both engines, on documents and on queries.
+Elasticsearch's ``sparse_vector`` (9.5.3 checked) takes and matches a dotted feature name, but dotted
+names have been refused by earlier releases; the same ``wordpiece`` escape serves both engines, on
+documents and on queries, so an index reads the same from either.
 
 A token containing '.' is accepted in a ``rank_features`` map at index time, but a ``rank_feature``
 query on ``field.<token>`` reads the dots as an object path and silently matches nothing (seen on
