@@ -1,8 +1,8 @@
 """The Elasticsearch backend: a real index behind the same interface as the embedded and OpenSearch ones.
 
 The sparse vector lives in a ``sparse_vector`` field (``mappings/es_sparse_vector.json``) keyed by the
-escaped WordPiece tokens of `lsr.backends.features` (Elasticsearch takes no '.' in a feature name; the
-same escape on documents and queries, and explanations show the real token). Writing, reading back,
+escaped WordPiece tokens of `lsr.backends.features` (dotted names, refused by earlier releases, are
+escaped; the same escape on documents and queries, and explanations show the real token). Writing, reading back,
 provenance in the mapping's ``_meta`` and the load settings are shared with OpenSearch
 (`lsr.backends.remote`).
 
