@@ -215,7 +215,7 @@ def test_the_searcher_over_opensearch_sets_matches_the_embedded_one(opensearch_u
         remote, _ = searcher_over_sets(node, vocab)
         for mode in ("max", "sum", "avg"):
             for query in ("a dog runs on the grass", ["two men play guitars", "a red car on a street"]):
-                assert_same_ranking(embedded.search(query, k=4, score_mode=mode),
-                                    remote.search(query, k=4, score_mode=mode), rel=2 * RELATIVE_SCORE_BOUND)
+                assert_same_ranking(embedded.search(query, k=4, mode=SetScoring(mode)),
+                                    remote.search(query, k=4, mode=SetScoring(mode)), rel=2 * RELATIVE_SCORE_BOUND)
     finally:
         node.drop()
