@@ -69,8 +69,6 @@ def _check_export(tiny, tmp_path, fmt: str, expand: bool) -> None:
     assert np.abs(want - got).max() < 1e-5
     nnz = (got > 0).sum(1)
     assert nnz.max() <= MAX_TERMS and (nnz > 0).all() or not expand
-    dropped = [encoder.vocab.tokens.index(t) for t in config.dropped_tokens]
-    assert "." in config.dropped_tokens and not got[:, dropped].any()
     if not expand:  # each row keeps only its own tokens
         for text, row in zip(BATTERY, got):
             own = set(encoder.vocab.token_ids([text])[0].tolist())
@@ -92,6 +90,24 @@ def test_onnx_export_matches_encode_query(tiny, tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     _check_export(tiny, tmp_path, "onnx", expand=True)
+
+
+@needs_minilm
+def test_exported_tokenizer_names_ids_as_our_indexes_do(tiny, tmp_path):
+    """The node names a weight by decoding its id alone with the zip's tokenizer.json (special tokens not
+    skipped): that name must be the index's feature name (`FeatureNaming`, '.' as %2E, '%' as %25)."""
+    from tokenizers import Tokenizer
+
+    from lsr.backends.opensearch.features import FeatureNaming
+    from lsr.encoders.export import _write_tokenizer
+
+    _, encoder = tiny
+    _write_tokenizer(encoder, tmp_path / "tokenizer.json")
+    tokenizer = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    naming = FeatureNaming("wordpiece", encoder.vocab)
+    names = [tokenizer.decode([i], skip_special_tokens=True) for i in range(encoder.vocab_size)]
+    assert names == [naming.name(i) for i in range(encoder.vocab_size)]
+    assert tokenizer.encode("a man . 50% off").tokens == ["[CLS]", "a", "man", ".", "50", "%", "off", "[SEP]"]
 
 
 def test_export_refuses_a_model_without_minilm(tmp_path):

@@ -7,12 +7,13 @@ tensor, whose non-zero entries the node turns into ``{wordpiece: weight}``. Insi
 `D2SEncoder.encode_query`:
 
     frozen MiniLM (truncated to its 128 tokens) -> mean pool -> L2 normalise -> D2S head -> log1p(relu)
-    -> the model's static-pruning threshold -> drop unmatchable tokens -> keep the heaviest `max_terms`
+    -> the model's static-pruning threshold -> keep the heaviest `max_terms`
 
 - ``max_terms`` (default 1,024, OpenSearch's clause limit and what `QueryRules` caps at) keeps every query
   under ``too_many_clauses``; an untrained head gives ~15,000 tokens otherwise.
-- Tokens whose WordPiece contains '.' or '%' are dropped: our ``rank_features`` indexes store them
-  escaped (`lsr.backends.opensearch.features`), the node names them raw, so they could never match.
+- The node names each weight by decoding its id with the zip's ``tokenizer.json``, whose decoder is
+  set to give the feature names our ``rank_features`` indexes store (`NAMING_DECODER`: '.' as ``%2E``,
+  '%' as ``%25``, `lsr.backends.opensearch.features`), with [CLS] / [SEP] / ... not skipped.
 - ``expand=False`` exports the no-expansion variant: each row keeps only its own (non-special) tokens.
 
 `python_reference` computes what the exported module must return from `encode_query` (a test compares
@@ -24,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Dict, Sequence
 
@@ -54,7 +55,6 @@ class ExportConfig:
     min_weight: float = 0.0
     max_length: int = MAX_LENGTH
     vocab_size: int = 30522
-    dropped_tokens: list[str] = field(default_factory=list)
     zip_sha256: str = ""
 
     @classmethod
@@ -63,22 +63,19 @@ class ExportConfig:
         if not path.is_file():
             raise MissingFileError(f"{directory} is not an exported model (no {EXPORT_CONFIG}); "
                                    "make one with `lsr opensearch export --model DIR --out DIR`.")
-        return cls(**json.loads(path.read_text()))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
 
 
 class QueryWeights(nn.Module):
     """ids + mask -> [batch, vocab] query weights (module docstring); the engine-neutral core."""
 
     def __init__(self, bert: nn.Module, head: nn.Module, min_weight: float, max_terms: int,
-                 dropped_ids: Sequence[int], expand: bool, sep_id: int, max_length: int = MAX_LENGTH):
+                 expand: bool, sep_id: int, max_length: int = MAX_LENGTH):
         super().__init__()
         self.bert, self.head = bert, head
         self.min_weight, self.max_terms, self.expand = float(min_weight), int(max_terms), bool(expand)
         self.sep_id, self.max_length = int(sep_id), int(max_length)
-        vocab = head.config.vocab_size
-        keep = torch.ones(vocab)
-        keep[list(dropped_ids)] = 0.0
-        self.register_buffer("keep", keep)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         input_ids, attention_mask = input_ids.long(), attention_mask.long()
@@ -98,7 +95,7 @@ class QueryWeights(nn.Module):
             inner = (positions >= 1) & (positions < attention_mask.sum(1, keepdim=True) - 1) & (attention_mask > 0)
             own = torch.zeros_like(weights).scatter_add(1, input_ids, inner.to(weights.dtype))
             weights = weights * (own > 0).to(weights.dtype)
-        weights = torch.where(weights > self.min_weight, weights, torch.zeros_like(weights)) * self.keep
+        weights = torch.where(weights > self.min_weight, weights, torch.zeros_like(weights))
         values, indices = torch.topk(weights, min(self.max_terms, weights.shape[1]), dim=1)
         return torch.zeros_like(weights).scatter(1, indices, values)
 
@@ -112,11 +109,6 @@ class TorchScriptQuery(nn.Module):
 
     def forward(self, input1: Dict[str, torch.Tensor]) -> torch.Tensor:
         return self.core(input1["input_ids"], input1["attention_mask"])
-
-
-def dropped_token_ids(tokens: Sequence[str]) -> list[int]:
-    """Ids of the tokens an escaped ``rank_features`` name can never match from the node ('.' or '%')."""
-    return [i for i, t in enumerate(tokens) if "." in t or "%" in t]
 
 
 def build_module(encoder, max_terms: int = DEFAULT_MAX_TERMS, expand: bool = True) -> QueryWeights:
@@ -134,8 +126,7 @@ def build_module(encoder, max_terms: int = DEFAULT_MAX_TERMS, expand: bool = Tru
     bert = AutoModel.from_pretrained(str(dense.path), local_files_only=True, attn_implementation="eager")
     tokenizer = dense.tokenizer
     head = encoder.model.to("cpu").eval()
-    module = QueryWeights(bert.eval(), head, encoder.min_weight, max_terms, dropped_token_ids(encoder.vocab.tokens),
-                          expand, tokenizer.sep_token_id, dense.max_length)
+    module = QueryWeights(bert.eval(), head, encoder.min_weight, max_terms, expand, tokenizer.sep_token_id, dense.max_length)
     return module.eval()
 
 
@@ -146,31 +137,41 @@ def _examples(tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
 
 def python_reference(encoder, texts: Sequence[str], max_terms: int = DEFAULT_MAX_TERMS,
                      expand: bool = True) -> np.ndarray:
-    """[n, vocab] weights the exported module must return: `encode_query`, unmatchable tokens dropped,
-    then the heaviest `max_terms` (`lsr.prune.cap_terms`)."""
+    """[n, vocab] weights the exported module must return: `encode_query`, then the heaviest `max_terms`
+    (`lsr.prune.cap_terms`, as `QueryRules` caps the Python path's queries)."""
     from lsr.prune import cap_terms
-    from lsr.sparse import SparseVector
 
     batch = encoder.encode_query(list(texts), expand=expand)
-    dropped = np.asarray(dropped_token_ids(encoder.vocab.tokens))
     out = np.zeros((len(texts), encoder.vocab_size), np.float32)
     for row in range(len(texts)):
-        vec = batch[row]
-        keep = ~np.isin(vec.ids, dropped)
-        vec = cap_terms(SparseVector(vec.ids[keep], vec.weights[keep]), max_terms)
+        vec = cap_terms(batch[row], max_terms)
         out[row, vec.ids] = vec.weights
     return out
 
 
+# The node names a weight by decoding its id alone with tokenizer.json's decoder: this one gives exactly
+# `lsr.backends.opensearch.features.escape_token` ('%' -> '%25', then '.' -> '%2E'; '##' kept), the names
+# our rank_features indexes store.
+NAMING_DECODER = {"type": "Sequence", "decoders": [
+    {"type": "Replace", "pattern": {"String": "%"}, "content": "%25"},
+    {"type": "Replace", "pattern": {"String": "."}, "content": "%2E"},
+    {"type": "WordPiece", "prefix": "##", "cleanup": False}]}
+
+
 def _write_tokenizer(encoder, path: Path) -> None:
-    """The dense model's tokenizer.json, without fixed padding (the node pads to the batch's longest) and
-    truncating at 512 (the module truncates the dense path to 128 itself; no-expansion masks see 512)."""
+    """The dense model's tokenizer.json, without fixed padding (the node pads to the batch's longest),
+    truncating at 512 (the module truncates the dense path to 128 itself; no-expansion masks see 512), with
+    `NAMING_DECODER` and its added tokens ([CLS], [SEP], ...) not special, so the node names every id as our
+    indexes do and skips none."""
     source = Path(encoder.dense.path) / "tokenizer.json"
     if not source.is_file():
         raise MissingFileError(f"{source} is missing: the node needs the dense model's tokenizer.json.")
     data = json.loads(source.read_text())
     data["padding"] = None
     data["truncation"] = {"direction": "Right", "max_length": 512, "strategy": "LongestFirst", "stride": 0}
+    data["decoder"] = NAMING_DECODER
+    for token in data.get("added_tokens", []):  # decoded by name, not skipped ([CLS] keeps its weight)
+        token["special"] = False
     path.write_text(json.dumps(data, ensure_ascii=False))
 
 
@@ -210,7 +211,6 @@ def export_query_model(encoder, out_dir: str | Path, fmt: str = "torchscript", m
     config = ExportConfig(format=fmt, model_hash=encoder.provenance()["model_hash"], source=str(source),
                           expand=expand, max_terms=max_terms, min_weight=float(encoder.min_weight),
                           max_length=int(encoder.dense.max_length), vocab_size=int(encoder.vocab_size),
-                          dropped_tokens=[encoder.vocab.tokens[i] for i in dropped_token_ids(encoder.vocab.tokens)],
                           zip_sha256=digest)
     (out / EXPORT_CONFIG).write_text(json.dumps(asdict(config), indent=2, ensure_ascii=False))
     return config
