@@ -43,3 +43,27 @@ def test_records_without_sources_are_never_stale(clone):
     (clone / "results" / "plain.json").write_text(json.dumps({"results": {"x": 1.0}}))
     row = {"name": "plain", "record": "results/plain.json", "key": "results", "expect": {"x": 1.0}}
     assert check_row(row, root=clone).status == "OK"
+
+
+def _docs_gen():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_gen", project_root() / "scripts" / "docs_gen.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_embedded_engine_guide_takes_its_figures_from_records():
+    gen = _docs_gen()
+    text = (project_root() / "docs" / "guides" / "embedded-engine.md").read_text(encoding="utf-8")
+    marks = gen.RECORD_MARK.findall(text)
+    assert {kind for _, kind, _ in marks} >= {"peers", "targets", "build", "memory", "machine"}
+    rendered = gen.render_records(text)
+    assert "<!-- record:" not in rendered
+    record = json.loads((project_root() / "results" / "bench-peers-1m.json").read_text())
+    exact = next(r for r in record["results"]["1000000"]["table"] if r["engine"] == "embedded exact")
+    assert f"| {exact['queries']} | embedded exact | - | {exact['p50_ms']:,.2f} |" in rendered
+    build = json.loads((project_root() / "results" / "bench-peers-build.json").read_text())
+    after = build["results"]["sizes"]["1000000"]["best_docs_per_s"]["after"]
+    assert f"{after:,}" in rendered
