@@ -95,6 +95,9 @@ def test_index_search_rerun_and_prune_through_the_cli(opensearch_url, index_name
     assert lines[1].strip().startswith("1.") and str(chelsea.absolute()) in lines[1] and "[cat " in lines[1]
     assert main(["search", "coffee", "--encoder", "efficientnet-labels", "--backend", "opensearch",
                  "--index", index_name, "--url", opensearch_url, "-k", "2"]) == 0
+    assert "no good match (best score" in capsys.readouterr().out  # 0.0034: under the label encoder's floor
+    assert main(["search-images", "coffee", "--encoder", "efficientnet-labels", "--backend", "opensearch",
+                 "--index", index_name, "--url", opensearch_url, "--state", str(state), "-k", "2", "--no-floor"]) == 0
     assert "coffee.png" in capsys.readouterr().out.splitlines()[1]
 
     (root / "rocket.jpg").unlink()
