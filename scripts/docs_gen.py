@@ -380,7 +380,8 @@ def _peer_rows(cell: dict[str, Any]) -> list[dict[str, Any]]:
 
     order = {"expanded": 0, "no-expansion": 1}
     defaults = {"prune_type": "max_ratio", "prune_ratio": 0.4, "expansion_rate": 5}  # OpenSearch's pipeline defaults
-    shown = [r for r in cell["rows"] if r["engine"] in ("embedded exact", "exact dense 384-d")]
+    shown = [r for r in cell["rows"] if r["engine"] in ("embedded exact", "exact dense 384-d")
+             or r["engine"].startswith("OpenSearch HTTP floor")]  # bench_peers_opensearch.py's empty request
     shown += [{**r, "chosen_for": "defaults"} for r in cell["rows"]
               if r["engine"] == "embedded two-phase" and r["config"] == defaults]
     seen = set()
