@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsr.backends.opensearch.ml import ML, _find, _request, deploy
-from lsr.backends.opensearch.tokenize_model import CHUNK_BYTES, COMPLETE
+from lsr.backends.opensearch.ml import ML, _request, deploy
+from lsr.backends.opensearch.tokenize_model import upload_model
 from lsr.errors import MissingFileError, ServiceError
 
 log = logging.getLogger(__name__)
@@ -59,28 +59,12 @@ def register_local_model(client, export_dir: str | Path, name: str = "lsr-d2s-lo
     import hashlib
 
     config, data = _export_files(Path(export_dir))
-    digest = hashlib.sha256(data).hexdigest()
     model_format = ENGINE_FORMATS[config["format"]]
-    full_name = f"{name}-{'' if config.get('expand', True) else 'noexp-'}{digest[:12]}"
-    same = [m for m in _find(client, "models", full_name) if "chunk_number" not in m["_source"]]
-    found = [m for m in same if m["_source"].get("model_state") in COMPLETE]
-    for broken in (m for m in same if m not in found):  # an interrupted upload or failed deploy: removed
-        log.warning("deleting model %s (%s)", broken["_id"], broken["_source"].get("model_state"))
-        _request(client, "DELETE", f"{ML}/models/{broken['_id']}")
-    if found:
-        model_id = found[0]["_id"]
-    else:
-        chunks = [data[i:i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
-        meta = {"name": full_name, "version": "1.0.0", "model_format": model_format,
-                "function_name": "SPARSE_ENCODING", "model_content_size_in_bytes": len(data),
-                "model_content_hash_value": digest, "total_chunks": len(chunks),
-                "description": f"lsr D2S query encoder (model {config.get('model_hash')}, "
-                               f"top {config.get('max_terms')} terms, {'expanded' if config.get('expand', True) else 'no expansion'})"}
-        model_id = _request(client, "POST", f"{ML}/models/_register_meta", meta)["model_id"]
-        for number, chunk in enumerate(chunks):
-            # raw bytes under the client's own application/json content type (octet-stream gets 406)
-            client.transport.perform_request("POST", f"{ML}/models/{model_id}/upload_chunk/{number}", body=chunk)
-        log.info("registered %s model %s (%d bytes, %d chunks)", model_format, model_id, len(data), len(chunks))
+    expand = config.get("expand", True)
+    model_id, reused = upload_model(client, data, f"{name}-{'' if expand else 'noexp-'}".rstrip("-"), {
+        "model_format": model_format, "function_name": "SPARSE_ENCODING",
+        "description": f"lsr D2S query encoder (model {config.get('model_hash')}, top {config.get('max_terms')} "
+                       f"terms, {'expanded' if expand else 'no expansion'})"})
     try:
         deploy(client, model_id, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - the task error is a string from the node
@@ -93,7 +77,9 @@ def register_local_model(client, export_dir: str | Path, name: str = "lsr-d2s-lo
                 "runs) and RESTART the node (DJL does not retry in a running node): lsr opensearch stop && "
                 "lsr opensearch start.") from exc
         raise LocalModelError(f"ML Commons could not deploy model {model_id}: {text[:600]}") from exc
-    return LocalModel(model_id, full_name, model_format, config.get("model_hash", ""), digest, bool(found))
+    digest = hashlib.sha256(data).hexdigest()
+    full_name = f"{name}-{'' if expand else 'noexp-'}{digest[:12]}"
+    return LocalModel(model_id, full_name, model_format, config.get("model_hash", ""), digest, reused)
 
 
 def predict_sparse(client, model_id: str, texts: list[str]) -> list[dict[str, float]]:

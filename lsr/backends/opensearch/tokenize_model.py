@@ -41,28 +41,37 @@ def register_tokenize_model(client, files: Mapping[str, str], name: str = "lsr-i
     if set(files) != {"tokenizer.json", "idf.json"}:
         raise InvalidInputError(f"A SPARSE_TOKENIZE model needs tokenizer.json and idf.json, got {sorted(files)}.")
     data = model_zip(files)
+    model_id, _ = upload_model(client, data, name, {
+        "model_format": "TORCH_SCRIPT", "function_name": "SPARSE_TOKENIZE",
+        "description": "lsr inference-free queries: WordPiece tokens weighted by a learned table"})
+    deploy(client, model_id)
+    return model_id
+
+
+def upload_model(client, data: bytes, name: str, meta: Mapping[str, str]) -> tuple[str, bool]:
+    """(model id, reused): the zip `data` registered under `name` + its hash, uploaded in chunks unless a
+    complete model of that name exists (an interrupted upload or failed deploy of it is deleted first).
+    `meta` adds ``model_format``, ``function_name`` and ``description`` to the registration."""
     digest = hashlib.sha256(data).hexdigest()
     full_name = f"{name}-{digest[:12]}"
     same = [m for m in _find(client, "models", full_name) if "chunk_number" not in m["_source"]]
     found = [m for m in same if m["_source"].get("model_state") in COMPLETE]
-    for broken in (m for m in same if m not in found):  # an interrupted upload: never reused, removed
-        log.warning("deleting model %s (%s): its upload did not complete", broken["_id"], broken["_source"].get("model_state"))
+    for broken in (m for m in same if m not in found):  # never reused, removed
+        log.warning("deleting model %s (%s): its upload or deploy did not complete", broken["_id"],
+                    broken["_source"].get("model_state"))
         _request(client, "DELETE", f"{ML}/models/{broken['_id']}")
     if found:
-        model_id = found[0]["_id"]
-    else:
-        chunks = [data[i:i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
-        meta = {"name": full_name, "version": "1.0.0", "model_format": "TORCH_SCRIPT",
-                "function_name": "SPARSE_TOKENIZE", "model_content_size_in_bytes": len(data),
-                "model_content_hash_value": digest, "total_chunks": len(chunks),
-                "description": "lsr inference-free queries: WordPiece tokens weighted by a learned table"}
-        model_id = _request(client, "POST", f"{ML}/models/_register_meta", meta)["model_id"]
-        for number, chunk in enumerate(chunks):
-            # raw bytes under the client's own application/json content type (octet-stream gets 406)
-            client.transport.perform_request("POST", f"{ML}/models/{model_id}/upload_chunk/{number}", body=chunk)
-        log.info("registered SPARSE_TOKENIZE model %s (%d bytes, %d chunks)", model_id, len(data), len(chunks))
-    deploy(client, model_id)
-    return model_id
+        return found[0]["_id"], True
+    chunks = [data[i:i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
+    registration = {"name": full_name, "version": "1.0.0", "model_content_size_in_bytes": len(data),
+                    "model_content_hash_value": digest, "total_chunks": len(chunks), **meta}
+    model_id = _request(client, "POST", f"{ML}/models/_register_meta", registration)["model_id"]
+    for number, chunk in enumerate(chunks):
+        # raw bytes under the client's own application/json content type (octet-stream gets 406)
+        client.transport.perform_request("POST", f"{ML}/models/{model_id}/upload_chunk/{number}", body=chunk)
+    log.info("registered %s model %s (%d bytes, %d chunks)", meta.get("function_name"), model_id, len(data),
+             len(chunks))
+    return model_id, False
 
 
 def tokenize(client, model_id: str, texts: list[str]) -> list[dict[str, float]]:
