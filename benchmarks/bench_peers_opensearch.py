@@ -20,8 +20,9 @@ p50 / p99 include the HTTP round trip and the JSON (de)serialisation; the "HTTP 
 request (``match_none``, size 0) on the same connection, the part of every OpenSearch row that is not search.
 The embedded rows are in-process calls. The node is one JVM (its heap as started) on the same machine.
 
-Opt-in (it needs a running node; `bench_peers.py` itself stays offline), 100k documents (bulk loading runs
-about 1,000 documents/s on a small machine, so 1M takes hours):
+Opt-in (it needs a running node; `bench_peers.py` itself stays offline). Run at 100k documents: the record
+keeps the load rates and the seismic force-merge time; 1M documents (two indexes, one 1 GiB-heap node
+shared with the tests) has not been run.
 
     python -m lsr.cli opensearch start
     python benchmarks/bench_peers_opensearch.py --opensearch http://127.0.0.1:9200 --docs 100000 \\
