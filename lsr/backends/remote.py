@@ -26,7 +26,7 @@ from lsr.backends.features import FeatureNaming
 from lsr.backends.validate import MIN_WEIGHT, check_ids
 from lsr.backends.filters import Filter, check_filter
 from lsr.backends.remote_filter import filtered
-from lsr.errors import InvalidInputError
+from lsr.errors import InvalidInputError, ServiceError
 from lsr.sparse import SparseBatch, SparseVector
 
 if TYPE_CHECKING:
@@ -324,7 +324,7 @@ class RemoteIndex(SparseBackend):
                     continue
                 response = next(responses)
                 if "error" in response:
-                    raise RuntimeError(f"{self.ENGINE.name} rejected a query: {response['error']}")
+                    raise ServiceError(f"{self.ENGINE.name} rejected a query: {response['error']}")
                 out.append(self._hits(response, *next(sent_it), explain))
         return out
 

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from lsr.errors import ServiceError
+
 log = logging.getLogger(__name__)
 
 ML = "/_plugins/_ml"
@@ -93,10 +95,10 @@ def _wait_task(client, task_id: str, timeout: float = 120.0) -> dict:
         task = _request(client, "GET", f"{ML}/tasks/{task_id}")
         if task.get("state") in ("COMPLETED", "FAILED", "COMPLETED_WITH_ERROR"):
             if task["state"] != "COMPLETED":
-                raise RuntimeError(f"ML Commons task {task_id} ended {task['state']}: {task.get('error')}")
+                raise ServiceError(f"ML Commons task {task_id} ended {task['state']}: {task.get('error')}")
             return task
         if time.monotonic() > deadline:
-            raise RuntimeError(f"ML Commons task {task_id} did not finish in {timeout:.0f} s (state {task.get('state')}).")
+            raise ServiceError(f"ML Commons task {task_id} did not finish in {timeout:.0f} s (state {task.get('state')}).")
         time.sleep(0.5)
 
 
@@ -117,7 +119,7 @@ def deploy(client, model_id: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not loaded(client, model_id):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"ML Commons model {model_id} was deployed but no node loaded it in {timeout:.0f} s.")
+            raise ServiceError(f"ML Commons model {model_id} was deployed but no node loaded it in {timeout:.0f} s.")
         time.sleep(0.5)
 
 
