@@ -6,12 +6,12 @@ the search page, the benchmarks and Python users all go through them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lsr.app.specs import ENGINE_NAMES, IndexSpec, NewIndex
-from lsr.errors import BackendUnavailableError, IndexNotFoundError, InvalidInputError, ModelNotFoundError
+from lsr.errors import BackendUnavailableError, IndexNotFoundError, InvalidInputError
 
 if TYPE_CHECKING:
     from lsr.backends.base import SparseBackend
@@ -85,7 +85,7 @@ def _remote(spec: IndexSpec, connection: "Connection | None"):
 
         conn = connection if connection is not None else Connection.from_env(spec.url)
         hint = "`lsr opensearch start` or pass --url / set OPENSEARCH_URL"
-    return Index, SetKind, (_with_url(conn, spec.url) if spec.url and conn.url != spec.url else conn), \
+    return Index, SetKind, (replace(conn, url=spec.url) if spec.url and conn.url != spec.url else conn), \
         NodeUnavailableError, hint
 
 
@@ -112,12 +112,6 @@ def _opensearch(spec: IndexSpec, create: bool, overwrite: bool, new: NewIndex, c
         raise BackendUnavailableError(f"Cannot reach {ENGINE_NAMES[spec.backend]} at {conn.url}; start the local "
                                       f"node with {hint}.") from exc
     return index
-
-
-def _with_url(conn: "Connection", url: str) -> "Connection":
-    from dataclasses import replace
-
-    return replace(conn, url=url)
 
 
 @dataclass(frozen=True)
@@ -156,7 +150,6 @@ def load_encoder(spec: "str | Path | EncoderSpec", *, device: str | None = None)
                                 "(--encoder).")
     from lsr.encoders.sparse import D2SEncoder
 
-    _check_model_dir(spec.model)
     dense = None
     if spec.dense_encoder or spec.dense_encoder_path:
         from lsr.encoders.registry import load_dense_encoder
@@ -183,14 +176,7 @@ def _image_sparse_encoder(spec: EncoderSpec, device: str | None) -> "SparseEncod
                                 "(--model DIR).")
     from lsr.d2s.model import D2SModel
 
-    _check_model_dir(spec.model)
     return D2SEncoder(D2SModel.from_pretrained(spec.model), image, vocab=image.vocab)
-
-
-def _check_model_dir(path: str) -> None:
-    if not (Path(path) / "config.json").is_file():
-        raise ModelNotFoundError(f"{path} is not a saved D2S model (no config.json); train one with `lsr train` or "
-                                 "`lsr demo`, or give the directory it was saved to.")
 
 
 def finish_writing(index: "SparseBackend | SetIndex", address: "str | Path | IndexSpec", *,

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lsr.d2s.sparse_backward import ActiveColumns, active_projection
-from lsr.errors import InvalidInputError, MissingFileError
+from lsr.errors import InvalidInputError, ModelNotFoundError
 from lsr.sparse import VOCAB_SIZE, SparseBatch
 
 CONFIG_NAME = "config.json"
@@ -214,7 +214,7 @@ class D2SModel(nn.Module):
         directory = Path(directory)
         weights = directory / WEIGHTS_NAME
         if not (directory / CONFIG_NAME).is_file() or not weights.is_file():
-            raise MissingFileError(
+            raise ModelNotFoundError(
                 f"{directory} is not a saved D2S model: it needs {CONFIG_NAME} and {WEIGHTS_NAME} "
                 "(train one with `lsr train`)."
             )

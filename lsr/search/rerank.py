@@ -24,15 +24,6 @@ if TYPE_CHECKING:
     from lsr.search.itm import ITMScorer
     from lsr.search.tokens import TokenStore
 
-RERANKERS = ("dense", "late", "itm")
-
-
-def check_reranker(name: str | None) -> str | None:
-    if name is not None and name not in RERANKERS:
-        raise InvalidInputError(f"Unknown re-ranker {name!r}; choose one of {', '.join(RERANKERS)}.")
-    return name
-
-
 def late_rerank(hits: list[Hit], query_tokens: np.ndarray, store: "TokenStore", doc_dense: np.ndarray,
                 dense_query: np.ndarray) -> list[Hit]:
     """Re-score stage-1 hits by late interaction + global cosine (best first)."""

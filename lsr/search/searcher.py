@@ -237,8 +237,3 @@ def _check_text(text: object) -> str:
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError("The query is empty; type some words to search for.")
     return text
-
-
-def is_set_index(index: object) -> bool:
-    """Whether an index holds set-valued documents (several member vectors per document)."""
-    return isinstance(index, SetIndex)
