@@ -194,20 +194,12 @@ def search_images(args: argparse.Namespace) -> int:
         given = getattr(args, "min_score", None)
         return given if given is not None else score_floor(encoder_name, kind)
 
-    searches: list[tuple[str, str, str | None]] = [("image", image, None)] if image else []
-    for text in texts:
-        query = searcher.encode_query(text, expand)
-        searches.append(("text", text, f"query: {text!r} ({query.nnz} terms: "
-                         + ", ".join(f"{t} {w:.2f}" for t, w in searcher.encoder.decode(query, 8)) + ")"))
-    for kind, query, header in searches:
-        if kind == "image":
-            vector = searcher.encode_image(query)
-            print(f"image: {query} ({vector.nnz} terms: "
-                  + ", ".join(f"{t} {w:.2f}" for t, w in searcher.encoder.decode(vector, 8)) + ")")
-            hits = searcher.search_vector(vector, k=args.k, retrieval=retrieval(args), filter=flt)
-        else:
-            print(header)
-            hits = searcher.search(query, k=args.k, expand=expand, retrieval=retrieval(args), filter=flt)
+    searches: list[tuple[str, str]] = ([("image", image)] if image else []) + [("text", text) for text in texts]
+    for kind, query in searches:
+        vector = searcher.encode_image(query) if kind == "image" else searcher.encode_query(query, expand)
+        print(f"{'image: ' + str(query) if kind == 'image' else 'query: ' + repr(query)} ({vector.nnz} terms: "
+              + ", ".join(f"{t} {w:.2f}" for t, w in searcher.encoder.decode(vector, 8)) + ")")
+        hits = searcher.search_vector(vector, k=args.k, retrieval=retrieval(args), filter=flt)  # encoded once
         cut = floor(kind)
         shown = [h for h in hits if cut is None or h.score >= cut]
         if not shown:

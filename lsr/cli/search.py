@@ -169,15 +169,17 @@ def print_queries(searcher, texts, k: int, expand: bool = True, mode=None, retri
     """Each query's terms, then its hits with the tokens that matched."""
     from lsr.search.modes import Retrieval, SetScoring
 
+    retrieval = retrieval or Retrieval()
     for text in texts:
         if isinstance(text, list) or isinstance(mode, SetScoring):
-            label = f"sets, {mode.members if mode else 'max'} over members"
+            print(f"\nquery: {text!r}  (sets, {mode.members if mode else 'max'} over members)")
+            hits = searcher.search(text, k=k, expand=expand, mode=mode, retrieval=retrieval)
         else:
             q = searcher.encode_query(text, expand)
-            label = f"{_query_kind(searcher, expand)}, {q.nnz} terms: " + \
-                ", ".join(f"{t} {w:.2f}" for t, w in searcher.encoder.decode(q, 8))
-        print(f"\nquery: {text!r}  ({label})")
-        hits = searcher.search(text, k=k, expand=expand, mode=mode, retrieval=retrieval or Retrieval())
+            print(f"\nquery: {text!r}  ({_query_kind(searcher, expand)}, {q.nnz} terms: "
+                  + ", ".join(f"{t} {w:.2f}" for t, w in searcher.encoder.decode(q, 8)) + ")")
+            hits = searcher.search_vector(q, k=k, retrieval=retrieval) if mode is None else \
+                searcher.search(text, k=k, expand=expand, mode=mode, retrieval=retrieval)  # the sparse case: encoded once
         if not hits:
             print("  no matches")
         for rank, hit in enumerate(hits, 1):

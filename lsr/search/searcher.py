@@ -124,7 +124,9 @@ class SparseSearcher:
 
     def search_vector(self, vector: SparseVector, k: int = 10, *, explain: bool = True,
                       retrieval: Retrieval = EXACT, filter: "Filter | None" = None) -> list[Hit]:
-        """The top-k hits for a sparse vector made elsewhere (an image's, another encoder's)."""
+        """The top-k hits for a sparse vector: one `encode_query` / `encode_image` made (so a caller that shows
+        the query's terms encodes it once), or another document's."""
+        self._check_provenance()
         if isinstance(self.index, SetIndex):
             if filter:
                 raise InvalidInputError("Filters work on an index of one vector per document, not a set index.")

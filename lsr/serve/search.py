@@ -112,8 +112,11 @@ class SearchService:
         if isinstance(scoring, Rerank):
             scoring = replace(scoring, candidates=max(scoring.candidates, k * (page + 1) + 1))
         try:
-            hits = self.searcher.search(text, k=k * (page + 1) + 1, expand=expand, mode=scoring,
-                                        retrieval=self.retrieval, filter=flt)
+            if scoring is None:  # the sparse vector already made for the expansion: encoded once
+                hits = self.searcher.search_vector(query, k=k * (page + 1) + 1, retrieval=self.retrieval, filter=flt)
+            else:
+                hits = self.searcher.search(text, k=k * (page + 1) + 1, expand=expand, mode=scoring,
+                                            retrieval=self.retrieval, filter=flt)
         except InvalidInputError as exc:
             raise HttpError(422, str(exc)) from None
         took = (time.perf_counter() - started) * 1000
