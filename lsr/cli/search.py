@@ -76,7 +76,9 @@ def add_search_mode_args(p: argparse.ArgumentParser) -> None:
 
 def scoring_mode(args: argparse.Namespace):
     """The typed scoring mode the flags name (None: the sparse dot product)."""
-    from lsr.search.modes import Hybrid, Rerank, SetScoring, parse_mode
+    from dataclasses import replace
+
+    from lsr.search.modes import Rerank, SetScoring, parse_mode
 
     chosen = [flag for flag in ("rerank", "hybrid", "set_mode") if getattr(args, flag, None) is not None]
     if len(chosen) > 1:
@@ -84,8 +86,7 @@ def scoring_mode(args: argparse.Namespace):
     if args.rerank is not None:
         return Rerank(args.rerank, args.candidates)
     if args.hybrid is not None:
-        hybrid = parse_mode(f"hybrid:{args.hybrid}")
-        return Hybrid(hybrid.technique, hybrid.weight, args.depth)
+        return replace(parse_mode(f"hybrid:{args.hybrid}"), depth=args.depth)
     if args.set_mode is not None:
         return SetScoring(args.set_mode)
     return None
